@@ -1,0 +1,55 @@
+# sems_lite — `make run` starts the box, `make test` proves it. See README.md.
+PYTHON  ?= python3
+VENV    ?= .venv
+PROFILE ?= embedded
+CONFIG  ?= etc/sems_lite.yaml
+RUN_ARGS ?=
+PYTEST_ARGS ?=
+PY := $(VENV)/bin/python
+
+# System tools the interop tests talk to (Debian/Ubuntu package names).
+TEST_PACKAGES := sip-tester baresip sox
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint format test-tools check-config clean
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/sems-lite run --config $(CONFIG) $(RUN_ARGS)
+
+check-config: $(VENV)/.installed
+	$(VENV)/bin/sems-lite check-config $(CONFIG)
+
+test-tools:
+	@missing=""; \
+	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
+	command -v baresip >/dev/null || missing="$$missing baresip"; \
+	command -v sox >/dev/null || missing="$$missing sox"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing test tools:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+test: $(VENV)/.test-installed test-tools
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.test-installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -prune -exec rm -rf {} +

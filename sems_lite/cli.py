@@ -1,0 +1,89 @@
+"""Command line: `sems-lite run|check-config`, also `python -m sems_lite`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from sems_lite import __version__
+
+DEFAULT_CONFIG = "etc/sems_lite.yaml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sems-lite", description="A small SIP media server.")
+    parser.add_argument("--version", action="store_true", help="print version and exit")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="start the server")
+    run.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config file")
+    run.add_argument(
+        "--listen",
+        action="append",
+        metavar="ADDR:PORT",
+        help="listen address, overrides the file; [udp:|tcp:]ADDR:PORT, repeatable",
+    )
+    run.add_argument("--rtp-ports", metavar="LOW-HIGH", help="RTP port range")
+    run.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning, error")
+    check = sub.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("file")
+    return parser
+
+
+def _version_text() -> str:
+    return f"sems-lite {__version__} (python {sys.version.split()[0]}, media: audioop)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.version:
+        print(_version_text())
+        return 0
+    if args.command == "check-config":
+        return _check_config(args.file)
+    if args.command == "run":
+        return _run(args)
+    _parser().print_help()
+    return 2
+
+
+def _check_config(path: str) -> int:
+    from sems_lite.apps import AppError, AppTable
+    from sems_lite.config import ConfigError, load_config
+
+    try:
+        config = load_config(path)
+        AppTable(config).check_importable()
+    except (ConfigError, AppError) as exc:
+        print(f"sems-lite: {exc}", file=sys.stderr)
+        return 1
+    print(f"{path}: OK ({len(config.apps)} apps, {len(config.routing)} routing rules)")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sems_lite.apps import AppError
+    from sems_lite.config import ConfigError
+    from sems_lite.server import build
+
+    try:
+        server = build(
+            args.config, listen=args.listen, rtp_ports=args.rtp_ports, log_level=args.log_level
+        )
+    except (ConfigError, AppError) as exc:
+        print(f"sems-lite: {exc}", file=sys.stderr)
+        return 1
+    logging.basicConfig(
+        level=getattr(logging, server.config.log_level.upper()),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return server.run()
+    except (AppError, OSError) as exc:
+        print(f"sems-lite: cannot start: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

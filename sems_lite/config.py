@@ -1,0 +1,684 @@
+"""YAML configuration -> frozen dataclasses, with errors that name file, line and key.
+
+Rules this module keeps:
+- The YAML is *composed*, not loaded, so every node keeps its line; we walk the node tree
+  ourselves and let SafeConstructor build only scalars and the free per-app mappings.
+- Every problem is one ConfigError whose str() is a single line:
+  '<file>:<line>: <key path>: <problem>'.
+- Validators of single values (listen strings, port ranges, log levels) raise ValueError
+  with the problem text; the caller adds the location (file line or command-line flag).
+- Nothing here opens sockets or imports app modules: apps are only name-checked.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import keyword
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+__all__ = [
+    "KNOWN_CODECS",
+    "LOG_LEVELS",
+    "PTIMES",
+    "RULE_KINDS",
+    "Config",
+    "ConfigError",
+    "LimitsConfig",
+    "ListenAddress",
+    "RtpConfig",
+    "Rule",
+    "SipConfig",
+    "apply_overrides",
+    "load_config",
+    "parse_config",
+]
+
+# Codec names the config accepts (SDP encoding names, matched case-insensitively).
+KNOWN_CODECS: tuple[str, ...] = ("PCMU", "PCMA", "telephone-event")
+LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error")
+PTIMES: tuple[int, ...] = (10, 20, 30, 40)
+RULE_KINDS: tuple[str, ...] = ("user", "domain", "regex", "header", "param")
+
+_DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
+_DEFAULT_APPS = {"echo": "apps.echo"}
+_MIN_PORT = 1024
+_MAX_PORT = 65535
+_CLI = "<command line>"
+
+_TOP_KEYS = (
+    "sip",
+    "rtp",
+    "codecs",
+    "limits",
+    "log_level",
+    "apps",
+    "routing",
+    "default_app",
+    "app_config",
+)
+_SIP_KEYS = ("listen", "user_agent", "public_address")
+_RTP_KEYS = ("ports", "ptime", "dead_rtp_timeout")
+_LIMITS_KEYS = ("max_calls", "retry_after")
+_RULE_KEYS = (*RULE_KINDS, "value", "app")
+
+# transport:host:port with an optional transport; IPv6 hosts must be bracketed.
+_LISTEN_RE = re.compile(r"(?:([A-Za-z][A-Za-z0-9]*):)?(\[[^\]]*\]|[^:\[\]]+):([0-9]+)")
+_PORTS_RE = re.compile(r"([0-9]+)\s*-\s*([0-9]+)")
+_HOSTNAME_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+# RFC 3261 'token': header names and URI parameter names.
+_TOKEN_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
+_APP_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+class ConfigError(Exception):
+    """A configuration problem; str() is one line: '<file>:<line>: <key>: <problem>'."""
+
+    def __init__(self, file: str, line: int | None, key: str | None, problem: str) -> None:
+        # All four go to args so the exception survives pickling (multi-worker start).
+        super().__init__(file, line, key, problem)
+        self.file = file
+        self.line = line
+        self.key = key
+        self.problem = problem
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        what = f"{self.key}: {self.problem}" if self.key else self.problem
+        return " ".join(f"{where}: {what}".split("\n"))
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    transport: str  # 'udp' | 'tcp'
+    host: str  # literal IP (IPv6 without brackets) or 'localhost'
+    port: int
+
+
+@dataclass(frozen=True)
+class SipConfig:
+    listen: tuple[ListenAddress, ...]
+    user_agent: str
+    public_address: str | None  # IP (IPv6 without brackets) or host name
+
+
+@dataclass(frozen=True)
+class RtpConfig:
+    port_low: int
+    port_high: int
+    ptime: int
+    dead_rtp_timeout: float  # seconds; 0 disables
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_calls: int
+    retry_after: int
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str  # one of RULE_KINDS
+    values: tuple[str, ...]  # users; lower-cased domains; (pattern,); (header,); (param,)
+    header_value: str | None  # header rules with `value`
+    app: str | None  # None when the header value / R-URI parameter names the app
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    sip: SipConfig
+    rtp: RtpConfig
+    codecs: tuple[str, ...]
+    limits: LimitsConfig
+    log_level: str
+    apps: Mapping[str, str]  # app name -> dotted module name (read-only, in file order)
+    routing: tuple[Rule, ...]
+    default_app: str | None
+    app_config: Mapping[str, Mapping[str, Any]]  # app name -> read-only free mapping
+
+
+# --- value validators: raise ValueError(problem); the caller knows the location ---------
+
+
+def _parse_host(text: str) -> str:
+    """A listen host: 'localhost' or a literal IP; IPv6 must come in brackets."""
+    if text.lower() == "localhost":
+        return "localhost"
+    bracketed = text.startswith("[") and text.endswith("]")
+    bare = text[1:-1] if bracketed else text
+    try:
+        ip = ipaddress.ip_address(bare)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address or 'localhost'") from None
+    if ip.version == 6 and not bracketed:
+        raise ValueError(f"IPv6 address {text!r} must be in brackets, e.g. [{text}]")
+    if ip.version == 4 and bracketed:
+        raise ValueError(f"IPv4 address {text!r} must not be in brackets")
+    return str(ip)
+
+
+def _parse_listen(text: str) -> tuple[ListenAddress, ...]:
+    """'udp:HOST:PORT' or 'tcp:HOST:PORT'; without a transport it means both."""
+    m = _LISTEN_RE.fullmatch(text.strip())
+    if m is None:
+        raise ValueError(
+            f"{text!r} is not TRANSPORT:HOST:PORT (e.g. udp:127.0.0.1:5060, tcp:[::1]:5060)"
+        )
+    transport, host_text, port_text = m.groups()
+    transports: tuple[str, ...] = ("udp", "tcp")
+    if transport is not None:
+        transport = transport.lower()
+        if transport not in transports:
+            raise ValueError(f"{text!r}: unknown transport {transport!r} (use udp or tcp)")
+        transports = (transport,)
+    host = _parse_host(host_text)
+    port = int(port_text)
+    if not 1 <= port <= _MAX_PORT:
+        raise ValueError(f"{text!r}: port {port} is outside 1..{_MAX_PORT}")
+    return tuple(ListenAddress(t, host, port) for t in transports)
+
+
+def _parse_port_range(text: str) -> tuple[int, int]:
+    m = _PORTS_RE.fullmatch(text.strip())
+    if m is None:
+        raise ValueError(f"{text!r} is not LOW-HIGH (e.g. '10000-10999')")
+    low, high = int(m.group(1)), int(m.group(2))
+    if low < _MIN_PORT:
+        raise ValueError(f"{text!r} has LOW below {_MIN_PORT}")
+    if high > _MAX_PORT:
+        raise ValueError(f"{text!r} has HIGH above {_MAX_PORT}")
+    if low % 2:
+        raise ValueError(f"{text!r} has an odd LOW (RTP ports are even, RTCP is RTP+1)")
+    if high < low:
+        raise ValueError(f"{text!r} has HIGH below LOW")
+    if high == low:
+        raise ValueError(f"{text!r} has HIGH equal to LOW (a call needs 2 ports: RTP+RTCP)")
+    return low, high
+
+
+def _parse_log_level(text: str) -> str:
+    level = text.strip().lower()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"{text!r} is not a log level{_suggest(level, LOG_LEVELS)}")
+    return level
+
+
+def _parse_public_address(text: str) -> str:
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    labels = text.rstrip(".").split(".")
+    if len(text) <= 253 and all(_HOSTNAME_LABEL.fullmatch(label) for label in labels):
+        return text.rstrip(".").lower()
+    raise ValueError(f"{text!r} is not an IP address or host name")
+
+
+def _check_module_name(text: str) -> str:
+    parts = text.split(".")
+    if not all(p.isidentifier() and not keyword.iskeyword(p) for p in parts):
+        raise ValueError(f"{text!r} is not a dotted Python module name (e.g. apps.echo)")
+    return text
+
+
+def _suggest(word: str, choices: Iterable[str], *, listing: bool = True) -> str:
+    """' (did you mean 'x'?)' or ' (expected one of: ...)', for the end of a message."""
+    choices = list(choices)
+    close = difflib.get_close_matches(word, choices, n=1)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    if listing and choices:
+        return f" (expected one of: {', '.join(choices)})"
+    return ""
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _kind(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    if not node.tag.startswith("tag:yaml.org,2002:"):
+        return f"a value tagged {node.tag!r}"
+    tag = node.tag.rsplit(":", 1)[-1]
+    name = {
+        "str": "a string",
+        "int": "an integer",
+        "float": "a number",
+        "bool": "a boolean",
+        "null": "null",
+    }.get(tag, f"a {tag}")
+    if tag != "null":
+        name += f" ({node.value!r})"
+    return name
+
+
+# --- the node walker ---------------------------------------------------------------------
+
+_Entries = dict[str, tuple[ScalarNode, Node]]
+_T = TypeVar("_T")
+
+
+class _Walker:
+    """Turns a composed YAML tree into a Config; every error carries the node's line."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.ctor = yaml.constructor.SafeConstructor()
+        self.apps: Mapping[str, str] = MappingProxyType({})
+
+    def fail(self, node: Node | None, key: str | None, problem: str) -> ConfigError:
+        line = None if node is None else node.start_mark.line + 1
+        return ConfigError(self.file, line, key, problem)
+
+    # -- shapes --
+
+    def mapping(self, node: Node | None, path: str, allowed: tuple[str, ...] | None) -> _Entries:
+        """Key -> (key node, value node); null counts as an empty mapping."""
+        if node is None or self.is_null(node):
+            return {}
+        if not isinstance(node, MappingNode):
+            raise self.fail(node, path or None, f"expected a mapping, got {_kind(node)}")
+        entries: _Entries = {}
+        for knode, vnode in node.value:
+            if isinstance(knode, ScalarNode) and knode.tag.endswith(":merge"):
+                raise self.fail(knode, path or None, "YAML merge keys ('<<') are not supported")
+            if not isinstance(knode, ScalarNode):
+                raise self.fail(knode, path or None, f"keys must be names, not {_kind(knode)}")
+            # Raw text, so 'on:' or '1:' stay the names the user wrote, not True / 1.
+            key = knode.value
+            kpath = _join(path, key)
+            if allowed is not None and key not in allowed:
+                raise self.fail(knode, kpath, "unknown key" + _suggest(key, allowed))
+            if key in entries:
+                first = entries[key][0].start_mark.line + 1
+                raise self.fail(knode, kpath, f"duplicate key (first given on line {first})")
+            entries[key] = (knode, vnode)
+        return entries
+
+    def is_null(self, node: Node) -> bool:
+        return isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+    def scalar(self, node: Node, path: str) -> Any:
+        try:
+            return self.ctor.construct_object(node)
+        except (yaml.YAMLError, ValueError, TypeError) as exc:  # e.g. '!!int x'
+            raise self.fail(node, path, str(getattr(exc, "problem", exc))) from None
+
+    def string(self, node: Node, path: str) -> str:
+        if not isinstance(node, ScalarNode) or node.tag != "tag:yaml.org,2002:str":
+            # A number or yes/no where text was meant: quoting makes it a string.
+            quotable = isinstance(node, ScalarNode) and not self.is_null(node)
+            hint = "; quote it" if quotable else ""
+            raise self.fail(node, path, f"expected a string, got {_kind(node)}{hint}")
+        return node.value
+
+    def nonempty_string(self, node: Node, path: str) -> str:
+        text = self.string(node, path)
+        if not text.strip():
+            raise self.fail(node, path, "must not be empty")
+        return text
+
+    def integer(self, node: Node, path: str) -> int:
+        if not isinstance(node, ScalarNode) or node.tag != "tag:yaml.org,2002:int":
+            raise self.fail(node, path, f"expected an integer, got {_kind(node)}")
+        return int(self.scalar(node, path))
+
+    def number(self, node: Node, path: str) -> float:
+        tags = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+        if not isinstance(node, ScalarNode) or node.tag not in tags:
+            raise self.fail(node, path, f"expected a number, got {_kind(node)}")
+        value = float(self.scalar(node, path))
+        if not math.isfinite(value):
+            raise self.fail(node, path, f"{node.value!r} is not a finite number")
+        return value
+
+    def strings(self, node: Node, path: str) -> list[tuple[Node, str, str]]:
+        """A string or a non-empty list of strings -> [(node, value, key path)]."""
+        if isinstance(node, ScalarNode):
+            return [(node, self.nonempty_string(node, path), path)]
+        if not isinstance(node, SequenceNode):
+            raise self.fail(node, path, f"expected a string or a list, got {_kind(node)}")
+        if not node.value:
+            raise self.fail(node, path, "the list is empty")
+        out = []
+        for i, item in enumerate(node.value):
+            ipath = f"{path}[{i}]"
+            out.append((item, self.nonempty_string(item, ipath), ipath))
+        return out
+
+    def checked(self, node: Node, path: str, check: Callable[[str], _T], value: str) -> _T:
+        try:
+            return check(value)
+        except ValueError as exc:
+            raise self.fail(node, path, str(exc)) from None
+
+    # -- sections --
+
+    def config(self, root: Node | None) -> Config:
+        top = self.mapping(root, "", _TOP_KEYS)
+        sip = self.sip(top.get("sip"))
+        rtp = self.rtp(top.get("rtp"))
+        codecs = self.codecs(top.get("codecs"))
+        limits = self.limits(top.get("limits"))
+        log_level = "info"
+        if "log_level" in top:
+            node = top["log_level"][1]
+            log_level = self.checked(
+                node, "log_level", _parse_log_level, self.string(node, "log_level")
+            )
+        self.apps = self.app_table(top.get("apps"))
+        routing = self.routing(top.get("routing"))
+        default_app = None
+        if "default_app" in top and not self.is_null(top["default_app"][1]):
+            default_app = self.app_ref(top["default_app"][1], "default_app")
+        app_config = self.app_config(top.get("app_config"))
+        return Config(
+            path=self.file,
+            sip=sip,
+            rtp=rtp,
+            codecs=codecs,
+            limits=limits,
+            log_level=log_level,
+            apps=self.apps,
+            routing=routing,
+            default_app=default_app,
+            app_config=app_config,
+        )
+
+    def sip(self, entry: tuple[Node, Node] | None) -> SipConfig:
+        m = self.mapping(entry and entry[1], "sip", _SIP_KEYS)
+        listen: list[ListenAddress] = []
+        if "listen" in m:
+            node = m["listen"][1]
+            if isinstance(node, SequenceNode) and not node.value:
+                raise self.fail(node, "sip.listen", "at least one listen address is required")
+            for item, text, path in self.strings(node, "sip.listen"):
+                for addr in self.checked(item, path, _parse_listen, text):
+                    if addr in listen:
+                        raise self.fail(item, path, f"{text!r} is listed twice")
+                    listen.append(addr)
+        else:
+            for text in _DEFAULT_LISTEN:
+                listen.extend(_parse_listen(text))
+        user_agent = "sems_lite"
+        if "user_agent" in m:
+            node = m["user_agent"][1]
+            user_agent = self.nonempty_string(node, "sip.user_agent").strip()
+            if any(ord(c) < 0x20 or ord(c) == 0x7F for c in user_agent):
+                raise self.fail(node, "sip.user_agent", "must not contain control characters")
+        public_address = None
+        if "public_address" in m and not self.is_null(m["public_address"][1]):
+            node = m["public_address"][1]
+            text = self.nonempty_string(node, "sip.public_address").strip()
+            public_address = self.checked(node, "sip.public_address", _parse_public_address, text)
+        return SipConfig(tuple(listen), user_agent, public_address)
+
+    def rtp(self, entry: tuple[Node, Node] | None) -> RtpConfig:
+        m = self.mapping(entry and entry[1], "rtp", _RTP_KEYS)
+        low, high = 10000, 10999
+        if "ports" in m:
+            node = m["ports"][1]
+            low, high = self.checked(
+                node, "rtp.ports", _parse_port_range, self.string(node, "rtp.ports")
+            )
+        ptime = 20
+        if "ptime" in m:
+            node = m["ptime"][1]
+            ptime = self.integer(node, "rtp.ptime")
+            if ptime not in PTIMES:
+                choices = ", ".join(map(str, PTIMES))
+                raise self.fail(node, "rtp.ptime", f"{ptime} ms is not one of {choices}")
+        dead = 60.0
+        if "dead_rtp_timeout" in m:
+            node = m["dead_rtp_timeout"][1]
+            dead = self.number(node, "rtp.dead_rtp_timeout")
+            if dead < 0:
+                raise self.fail(node, "rtp.dead_rtp_timeout", "must be >= 0 (0 disables)")
+        return RtpConfig(low, high, ptime, dead)
+
+    def codecs(self, entry: tuple[Node, Node] | None) -> tuple[str, ...]:
+        if entry is None:
+            return KNOWN_CODECS
+        canonical = {name.lower(): name for name in KNOWN_CODECS}
+        out: list[str] = []
+        for item, text, path in self.strings(entry[1], "codecs"):
+            name = canonical.get(text.strip().lower())
+            if name is None:
+                raise self.fail(
+                    item, path, f"unknown codec {text!r}" + _suggest(text, KNOWN_CODECS)
+                )
+            if name in out:
+                raise self.fail(item, path, f"{name!r} is listed twice")
+            out.append(name)
+        if all(name == "telephone-event" for name in out):
+            raise self.fail(entry[1], "codecs", "needs at least one audio codec (e.g. PCMU)")
+        return tuple(out)
+
+    def limits(self, entry: tuple[Node, Node] | None) -> LimitsConfig:
+        m = self.mapping(entry and entry[1], "limits", _LIMITS_KEYS)
+        max_calls = 100
+        if "max_calls" in m:
+            node = m["max_calls"][1]
+            max_calls = self.integer(node, "limits.max_calls")
+            if max_calls <= 0:
+                raise self.fail(node, "limits.max_calls", f"{max_calls} must be > 0")
+        retry_after = 5
+        if "retry_after" in m:
+            node = m["retry_after"][1]
+            retry_after = self.integer(node, "limits.retry_after")
+            if retry_after < 0:
+                raise self.fail(node, "limits.retry_after", f"{retry_after} must be >= 0")
+        return LimitsConfig(max_calls, retry_after)
+
+    def app_table(self, entry: tuple[Node, Node] | None) -> Mapping[str, str]:
+        if entry is None:
+            return MappingProxyType(dict(_DEFAULT_APPS))
+        m = self.mapping(entry[1], "apps", None)
+        if not m:
+            raise self.fail(entry[1], "apps", "at least one app is required")
+        apps: dict[str, str] = {}
+        for name, (knode, vnode) in m.items():
+            path = f"apps.{name}"
+            if not _APP_NAME_RE.fullmatch(name):
+                raise self.fail(knode, path, f"{name!r} is not a valid app name")
+            text = self.nonempty_string(vnode, path).strip()
+            apps[name] = self.checked(vnode, path, _check_module_name, text)
+        return MappingProxyType(apps)
+
+    def app_ref(self, node: Node, path: str) -> str:
+        name = self.nonempty_string(node, path).strip()
+        if name not in self.apps:
+            hint = _suggest(name, self.apps, listing=False)
+            known = ", ".join(self.apps)
+            raise self.fail(node, path, f"unknown app {name!r}{hint} (configured apps: {known})")
+        return name
+
+    def routing(self, entry: tuple[Node, Node] | None) -> tuple[Rule, ...]:
+        if entry is None or self.is_null(entry[1]):
+            return ()
+        node = entry[1]
+        if not isinstance(node, SequenceNode):
+            raise self.fail(node, "routing", f"expected a list of rules, got {_kind(node)}")
+        return tuple(self.rule(item, f"routing[{i}]") for i, item in enumerate(node.value))
+
+    def rule(self, node: Node, path: str) -> Rule:
+        if not isinstance(node, MappingNode):
+            raise self.fail(node, path, f"expected a rule mapping, got {_kind(node)}")
+        m = self.mapping(node, path, _RULE_KEYS)
+        matchers = [k for k in m if k in RULE_KINDS]
+        if not matchers:
+            raise self.fail(node, path, "rule needs one matcher: " + ", ".join(RULE_KINDS))
+        if len(matchers) > 1:
+            first, second = matchers[:2]
+            raise self.fail(
+                m[second][0],
+                path,
+                f"rule has two matchers ({first!r} and {second!r}); use one rule per matcher",
+            )
+        kind = matchers[0]
+        vnode = m[kind][1]
+        vpath = f"{path}.{kind}"
+        header_value = None
+        if "value" in m and kind != "header":
+            raise self.fail(m["value"][0], f"{path}.value", "'value' only goes with 'header'")
+
+        if kind in ("user", "domain"):
+            texts = [t.strip() for _, t, _ in self.strings(vnode, vpath)]
+            values = tuple(t.lower() for t in texts) if kind == "domain" else tuple(texts)
+        elif kind == "regex":
+            pattern = self.nonempty_string(vnode, vpath)
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise self.fail(vnode, vpath, f"bad regex {pattern!r}: {exc}") from None
+            values = (pattern,)
+        else:
+            name = self.nonempty_string(vnode, vpath).strip()
+            if not _TOKEN_RE.fullmatch(name):
+                what = "header" if kind == "header" else "URI parameter"
+                raise self.fail(vnode, vpath, f"{name!r} is not a valid {what} name")
+            values = (name.lower(),) if kind == "param" else (name,)
+            if kind == "header" and "value" in m:
+                header_value = self.nonempty_string(m["value"][1], f"{path}.value").strip()
+
+        # header without `value` and param: the request itself names the app.
+        names_app = kind == "param" or (kind == "header" and header_value is None)
+        app = None
+        if names_app:
+            if "app" in m:
+                source = "R-URI parameter" if kind == "param" else "header's value"
+                raise self.fail(
+                    m["app"][0], f"{path}.app", f"must be absent: the {source} names the app"
+                )
+        elif "app" not in m:
+            raise self.fail(node, path, f"rule needs 'app' (which app a {kind!r} match selects)")
+        else:
+            app = self.app_ref(m["app"][1], f"{path}.app")
+        return Rule(kind, values, header_value, app)
+
+    def app_config(self, entry: tuple[Node, Node] | None) -> Mapping[str, Mapping[str, Any]]:
+        m = self.mapping(entry and entry[1], "app_config", None)
+        out: dict[str, Mapping[str, Any]] = {}
+        for name, (knode, vnode) in m.items():
+            path = f"app_config.{name}"
+            if name not in self.apps:
+                hint = _suggest(name, self.apps, listing=False)
+                raise self.fail(knode, path, f"not a configured app{hint}")
+            if self.is_null(vnode):
+                out[name] = MappingProxyType({})
+                continue
+            if not isinstance(vnode, MappingNode):
+                raise self.fail(vnode, path, f"expected a mapping, got {_kind(vnode)}")
+            try:
+                value = self.ctor.construct_object(vnode, deep=True)
+            except (yaml.YAMLError, ValueError, TypeError) as exc:
+                bad = getattr(exc, "problem_mark", None)
+                line = bad.line + 1 if bad is not None else vnode.start_mark.line + 1
+                problem = str(getattr(exc, "problem", exc))
+                raise ConfigError(self.file, line, path, problem) from None
+            out[name] = MappingProxyType(value)
+        return MappingProxyType(out)
+
+
+# --- public API ----------------------------------------------------------------------------
+
+
+def _compose(text: str, file: str) -> Node | None:
+    try:
+        # The pure-Python loader, so messages are the same with or without libyaml.
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "syntax error"
+        if exc.context and exc.problem:
+            ctx = exc.context
+            cmark = exc.context_mark
+            if cmark is not None and mark is not None and cmark.line != mark.line:
+                ctx += f" on line {cmark.line + 1}"
+            problem += f" ({ctx})"
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(file, line, None, f"YAML syntax error: {problem}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        char = exc.character
+        shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
+        problem = f"character {shown} is not allowed in YAML ({exc.reason})"
+        raise ConfigError(file, line, None, problem) from None
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+        raise ConfigError(file, None, None, f"YAML error: {first}") from None
+
+
+def parse_config(text: str, path: str = "<string>") -> Config:
+    """Parse and validate config text; raises ConfigError naming path, line and key."""
+    return _Walker(path).config(_compose(text, path))
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and parse a config file; raises ConfigError (also for unreadable files)."""
+    name = os.fspath(path)
+    try:
+        # utf-8-sig: editors on some routers' admin PCs write a BOM.
+        with open(name, encoding="utf-8-sig") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise ConfigError(name, None, None, "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(name, None, None, "is a directory, not a file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(name, None, None, f"not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(name, None, None, f"cannot read: {exc.strerror}") from None
+    return parse_config(text, name)
+
+
+def apply_overrides(
+    cfg: Config,
+    *,
+    listen: list[str] | None = None,
+    rtp_ports: str | None = None,
+    log_level: str | None = None,
+) -> Config:
+    """Command-line flags win over the file. 'ADDR:PORT' without transport is udp+tcp."""
+    sip, rtp, level = cfg.sip, cfg.rtp, cfg.log_level
+    if listen is not None:
+        addrs: list[ListenAddress] = []
+        if not listen:
+            raise ConfigError(_CLI, None, "--listen", "at least one address is required")
+        for text in listen:
+            try:
+                parsed = _parse_listen(text)
+            except ValueError as exc:
+                raise ConfigError(_CLI, None, "--listen", str(exc)) from None
+            for addr in parsed:
+                if addr in addrs:
+                    raise ConfigError(_CLI, None, "--listen", f"{text!r} is given twice")
+                addrs.append(addr)
+        sip = replace(sip, listen=tuple(addrs))
+    if rtp_ports is not None:
+        try:
+            low, high = _parse_port_range(rtp_ports)
+        except ValueError as exc:
+            raise ConfigError(_CLI, None, "--rtp-ports", str(exc)) from None
+        rtp = replace(rtp, port_low=low, port_high=high)
+    if log_level is not None:
+        try:
+            level = _parse_log_level(log_level)
+        except ValueError as exc:
+            raise ConfigError(_CLI, None, "--log-level", str(exc)) from None
+    return replace(cfg, sip=sip, rtp=rtp, log_level=level)

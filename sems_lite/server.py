@@ -1,0 +1,94 @@
+"""Wiring: the loop, the SIP transports, the media engine, the UA; signals; start and stop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+from sems_lite.apps import AppTable, Router
+from sems_lite.config import Config, ConfigError, apply_overrides, load_config
+from sems_lite.core.loop import Loop
+from sems_lite.core.ports import RtpPortPool
+from sems_lite.core.transport import Transports
+from sems_lite.media.engine import MediaEngine
+from sems_lite.ua import UserAgent
+
+log = logging.getLogger("sems_lite")
+
+
+class Server:
+    def __init__(self, config: Config, overrides: dict[str, object] | None = None) -> None:
+        self.config = config
+        self.overrides = overrides or {}
+        self.loop = Loop()
+        self.transports = Transports(self.loop, self._receive)
+        self.engine = MediaEngine(self.loop, config.rtp.ptime)
+        self.ports = RtpPortPool(config.rtp.port_low, config.rtp.port_high)
+        self.apps = AppTable(config)
+        self.ua = UserAgent(
+            self.loop, config, self.transports, self.engine, self.ports, Router(config), self.apps
+        )
+        self.exit_code = 0
+
+    def _receive(self, data: bytes, peer) -> None:
+        self.ua.receive(data, peer)
+
+    def start(self) -> None:
+        self.apps.check_importable()
+        for addr in self.config.sip.listen:
+            self.transports.listen(addr.transport, addr.host, addr.port)
+            shown = f"[{addr.host}]" if ":" in addr.host else addr.host
+            log.info("listening on %s:%s:%d", addr.transport, shown, addr.port)
+        log.info(
+            "RTP ports %d-%d, ptime %d ms, max %d calls, apps: %s",
+            self.config.rtp.port_low,
+            self.config.rtp.port_high,
+            self.config.rtp.ptime,
+            self.config.limits.max_calls,
+            ", ".join(self.config.apps),
+        )
+        self.loop.add_signal_handler(signal.SIGINT, self.shutdown)
+        self.loop.add_signal_handler(signal.SIGTERM, self.shutdown)
+        self.loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+    def run(self) -> int:
+        self.start()
+        try:
+            self.loop.run_forever()
+        finally:
+            self.transports.close()
+            self.loop.close()
+        return self.exit_code
+
+    def shutdown(self) -> None:
+        if self.ua.draining:
+            log.info("second stop signal: exiting now")
+            self.loop.stop()
+            return
+        log.info("stopping: %d call(s) in progress get BYE", len(self.ua.calls))
+        self.ua.drain_and_stop(self.loop.stop)
+
+    def reload(self) -> None:
+        try:
+            config = load_config(self.config.path)
+            config = apply_overrides(config, **self.overrides)  # type: ignore[arg-type]
+            router = Router(config)
+            self.apps.reload(config)
+            self.apps.check_importable()
+        except Exception as exc:  # ConfigError, AppError: keep the old config
+            log.error("reload failed, keeping the running config: %s", exc)
+            return
+        if config.sip.listen != self.config.sip.listen or config.rtp != self.config.rtp:
+            log.warning("reload: listen addresses and RTP settings change on restart only")
+        self.config = config
+        self.ua.reconfigure(config, router)
+        log.info("configuration reloaded from %s", config.path)
+
+
+def build(path: str, **overrides: object) -> Server:
+    """Load, override and validate: raises ConfigError before anything listens."""
+    config = apply_overrides(load_config(path), **overrides)  # type: ignore[arg-type]
+    return Server(config, overrides)
+
+
+__all__ = ["ConfigError", "Server", "build"]

@@ -1,0 +1,125 @@
+"""SIP dialogs (RFC 3261 §12), UAS side, sans-IO.
+
+Rules this module keeps:
+- a dialog is identified by Call-ID, local tag and remote tag;
+- the route set is the Record-Route of the INVITE in its order (UAS side, §12.1.1);
+- remote CSeq numbers must grow; a lower one gets 500 (§12.2.2);
+- requests the box sends inside the dialog are built here: R-URI is the remote target
+  (loose routing) or the first route (strict routing, §12.2.1.1).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from sems_lite.sip.address import Address, parse_address
+from sems_lite.sip.cseq import CSeq
+from sems_lite.sip.headers import Headers
+from sems_lite.sip.message import Request
+from sems_lite.sip.uri import AbsoluteUri, SipUri
+from sems_lite.sip.via import Via
+
+
+def new_tag() -> str:
+    return secrets.token_hex(6)
+
+
+def new_branch() -> str:
+    return "z9hG4bK" + secrets.token_hex(8)
+
+
+DialogId = tuple[str, str, str]
+
+
+@dataclass(slots=True)
+class Dialog:
+    call_id: str
+    local_tag: str
+    remote_tag: str
+    local_address: Address  # our URI as the peer sees it (To of the INVITE) with our tag
+    remote_address: Address  # the peer's From, with its tag
+    remote_target: SipUri | AbsoluteUri
+    route_set: list[Address] = field(default_factory=list)
+    local_cseq: int = 0
+    remote_cseq: int = 0
+    local_contact: str = ""
+    transport: str = "udp"
+
+    @classmethod
+    def uas_from_invite(cls, req: Request, local_tag: str, local_contact: str, transport: str):
+        contacts = req.contacts
+        remote_target = contacts[0].uri if contacts else req.from_addr.uri
+        route_set = [parse_address(v) for v in req.headers.get_all("Record-Route")]
+        to = req.to_addr
+        local = Address(to.uri, to.display_name, {**to.params, "tag": local_tag})
+        return cls(
+            call_id=req.call_id,
+            local_tag=local_tag,
+            remote_tag=req.from_addr.tag or "",
+            local_address=local,
+            remote_address=req.from_addr,
+            remote_target=remote_target,
+            route_set=route_set,
+            # Our own CSeq space starts low and random-free: only monotonicity matters.
+            local_cseq=1,
+            remote_cseq=req.cseq.number,
+            local_contact=local_contact,
+            transport=transport,
+        )
+
+    @property
+    def id(self) -> DialogId:
+        return (self.call_id, self.local_tag, self.remote_tag)
+
+    def accept_remote_cseq(self, req: Request) -> bool:
+        """Check and record the CSeq of an in-dialog request (ACK and CANCEL reuse theirs)."""
+        number = req.cseq.number
+        if req.method in ("ACK", "CANCEL"):
+            return True
+        if number <= self.remote_cseq:
+            return False
+        self.remote_cseq = number
+        return True
+
+    def next_hop(self) -> SipUri | AbsoluteUri:
+        """Where a request we send goes first: the first route, else the remote target."""
+        if self.route_set:
+            return self.route_set[0].uri
+        return self.remote_target
+
+    def create_request(
+        self,
+        method: str,
+        via: Via,
+        body: bytes = b"",
+        content_type: str | None = None,
+        extra_headers: list[tuple[str, str]] | None = None,
+        user_agent: str | None = None,
+    ) -> Request:
+        self.local_cseq += 1
+        routes = list(self.route_set)
+        ruri = self.remote_target
+        first = routes[0].uri if routes else None
+        if isinstance(first, SipUri) and "lr" not in first.params:
+            # Strict routing: the first route becomes the R-URI, the target goes last.
+            ruri = first
+            routes = [*routes[1:], Address(self.remote_target)]
+        headers = Headers()
+        headers.add("Via", str(via))
+        headers.add("Max-Forwards", "70")
+        for route in routes:
+            headers.add("Route", str(route))
+        headers.add("From", str(self.local_address))
+        headers.add("To", str(self.remote_address))
+        headers.add("Call-ID", self.call_id)
+        headers.add("CSeq", str(CSeq(self.local_cseq, method)))
+        if self.local_contact:
+            headers.add("Contact", self.local_contact)
+        if user_agent:
+            headers.add("User-Agent", user_agent)
+        for name, value in extra_headers or ():
+            headers.add(name, value)
+        if content_type:
+            headers.add("Content-Type", content_type)
+        return Request(method, ruri, headers, body)

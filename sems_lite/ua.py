@@ -1,0 +1,518 @@
+"""The SIP user agent core: requests in, transactions, dialogs, calls and apps.
+
+It is given its I/O (a `Transports` with `send(data, peer)`, a loop for timers, the media
+engine and the RTP port pool), so tests can drive it with fakes. What it answers:
+
+| request (no To tag)          | answer                                                 |
+|------------------------------|--------------------------------------------------------|
+| INVITE                       | 100, then the routed app decides; 404 no route; 503   |
+|                              | over the call limit, while draining or without ports  |
+| OPTIONS                      | 200 with Allow, Accept, Supported; 503 while draining |
+| CANCEL                       | 200 and 487 to the INVITE; 481 if no such INVITE      |
+| BYE, INFO, UPDATE, PRACK     | 481 (they only make sense inside a dialog)            |
+| REGISTER, SUBSCRIBE, ...     | 405 with Allow (known methods we do not serve)        |
+| anything else                | 501 with Allow                                        |
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from sems_lite.apps import AppError, AppTable, Router
+from sems_lite.call import Call, CallState, SessionError
+from sems_lite.config import Config
+from sems_lite.core.loop import Loop
+from sems_lite.core.ports import RtpPortPool
+from sems_lite.core.transport import Peer, Transports
+from sems_lite.media.codecs import codec_specs
+from sems_lite.media.engine import MediaEngine
+from sems_lite.rtp.stream import RtpStream
+from sems_lite.sip.dialog import Dialog, new_branch, new_tag
+from sems_lite.sip.errors import SipParseError
+from sems_lite.sip.message import Request, Response, parse_message
+from sems_lite.sip.replies import make_response
+from sems_lite.sip.transaction import (
+    InviteServerTransaction,
+    NonInviteClientTransaction,
+    NonInviteServerTransaction,
+    ServerTransaction,
+    invite_key_for_cancel,
+    server_key,
+)
+from sems_lite.sip.uri import SipUri
+from sems_lite.sip.validate import check_request
+from sems_lite.sip.via import Via, parse_via
+
+log = logging.getLogger("sems_lite.ua")
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+ACCEPT = "application/sdp"
+SUPPORTED = ""  # no SIP extensions yet (100rel, timer come later)
+KNOWN_UNSERVED = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER"})
+DIALOG_ONLY = frozenset({"BYE", "INFO", "UPDATE", "PRACK"})
+SHUTDOWN_GRACE = 4.0  # seconds to wait for BYE answers when stopping
+
+
+class UserAgent:
+    def __init__(
+        self,
+        loop: Loop,
+        config: Config,
+        transports: Transports,
+        engine: MediaEngine,
+        ports: RtpPortPool,
+        router: Router,
+        apps: AppTable,
+    ) -> None:
+        self.loop = loop
+        self.transports = transports
+        self.engine = engine
+        self.ports = ports
+        self.router = router
+        self.apps = apps
+        self.config = config
+        self.local_codecs = codec_specs(config.codecs)
+        self.server_txns: dict[tuple[str, ...], ServerTransaction] = {}
+        self.client_txns: dict[tuple[str, ...], NonInviteClientTransaction] = {}
+        self.invite_calls: dict[tuple[str, ...], Call] = {}  # INVITE txn key -> call (CANCEL)
+        self.dialogs: dict[tuple[str, str, str], Call] = {}
+        self.calls: dict[str, Call] = {}
+        self.draining = False
+        self.on_idle: Callable[[], None] | None = None  # called when draining and no calls
+        self.stats: dict[str, int] = {"requests": 0, "responses": 0, "parse_errors": 0}
+        self._dead_rtp_timer = loop.call_later(1.0, self._check_dead_rtp)
+
+    def reconfigure(self, config: Config, router: Router) -> None:
+        """SIGHUP: new routing, limits, codecs; calls in progress keep what they have."""
+        self.config = config
+        self.router = router
+        self.local_codecs = codec_specs(config.codecs)
+
+    # -- incoming --------------------------------------------------------------------------
+    def receive(self, data: bytes, peer: Peer) -> None:
+        try:
+            msg = parse_message(data)
+        except SipParseError as exc:
+            self.stats["parse_errors"] += 1
+            self._answer_parse_error(exc, peer)
+            return
+        if isinstance(msg, Response):
+            self.stats["responses"] += 1
+            self._on_response(msg)
+            return
+        self.stats["requests"] += 1
+        try:
+            self._stamp_via(msg, peer)
+            self._on_request(msg, peer)
+        except SipParseError as exc:
+            # A header we needed turned out unparsable: answer 400 if we still can.
+            exc.partial = exc.partial or msg
+            self._answer_parse_error(exc, peer)
+
+    def _answer_parse_error(self, exc: SipParseError, peer: Peer) -> None:
+        partial = exc.partial
+        if not isinstance(partial, Request) or partial.method == "ACK":
+            log.debug("dropped unparsable message from %s: %s", peer.host, exc.reason)
+            return
+        try:
+            dest = self.response_peer(partial, peer)
+            reason = _reason_text(exc.reason) if exc.status == 400 else None
+            resp = make_response(partial, exc.status, reason)
+        except (ValueError, IndexError) as again:
+            log.debug("dropped unparsable request from %s: %s (%s)", peer.host, exc, again)
+            return
+        log.info("%s from %s: %d %s", partial.method, peer.host, exc.status, exc.reason)
+        self.transports.send(resp.serialize(), dest)
+
+    def _stamp_via(self, req: Request, peer: Peer) -> None:
+        """Record where the request really came from (RFC 3261 §18.2.1, RFC 3581)."""
+        vias = req.headers.get_all("Via")
+        if not vias:
+            return
+        top = parse_via(vias[0])
+        changed = False
+        if top.host != peer.host:
+            top.params["received"] = peer.host
+            changed = True
+        if "rport" in top.params and not top.params["rport"]:
+            top.params["rport"] = str(peer.port)
+            changed = True
+        if changed:
+            req.headers.remove("Via")
+            req.headers.add("Via", str(top))
+            for value in vias[1:]:
+                req.headers.add("Via", value)
+
+    def response_peer(self, req: Request, peer: Peer) -> Peer:
+        """Where responses to `req` go (RFC 3261 §18.2.2 with RFC 3581)."""
+        if peer.reliable:
+            return peer
+        via = req.vias[0]
+        host = via.received or via.host
+        port = via.rport or via.port or 5060
+        return Peer("udp", host, port, peer.listener)
+
+    def _on_request(self, req: Request, peer: Peer) -> None:
+        key = server_key(req)
+        txn = self.server_txns.get(key)
+        if txn is not None:
+            txn.receive_request(req)  # retransmission, or ACK to a non-2xx final
+            return
+        if req.method == "ACK":
+            self._on_ack(req)
+            return
+        dest = self.response_peer(req, peer)
+        txn = self._new_server_txn(key, req, dest)
+        rejection = check_request(req, accept=(ACCEPT,))
+        if rejection is not None:
+            txn.respond(
+                make_response(
+                    req,
+                    rejection.status,
+                    rejection.reason,
+                    headers=[*rejection.headers, *self.server_headers()],
+                )
+            )
+            return
+        if req.method == "CANCEL":
+            self._on_cancel(req, txn)
+            return
+        if req.to_addr.tag:
+            self._in_dialog(req, txn)
+        else:
+            self._out_of_dialog(req, txn, peer)
+
+    def _new_server_txn(self, key: tuple[str, ...], req: Request, dest: Peer) -> ServerTransaction:
+        def send(data: bytes) -> None:
+            self.transports.send(data, dest)
+
+        txn: ServerTransaction
+        if req.method == "INVITE":
+            txn = InviteServerTransaction(
+                key, req, send, self.loop, dest.reliable, self._txn_done, self._ack_timeout
+            )
+            # 100 Trying at once: it stops the caller's INVITE retransmissions.
+            txn.respond(make_response(req, 100))
+        else:
+            txn = NonInviteServerTransaction(
+                key, req, send, self.loop, dest.reliable, self._txn_done
+            )
+        self.server_txns[key] = txn
+        return txn
+
+    def _txn_done(self, txn: ServerTransaction) -> None:
+        if self.server_txns.get(txn.key) is txn:
+            del self.server_txns[txn.key]
+        self.invite_calls.pop(txn.key, None)
+
+    def _ack_timeout(self, txn: InviteServerTransaction) -> None:
+        call = self.invite_calls.get(txn.key)
+        if call is not None and not call.ended:
+            call.on_ack_timeout()
+
+    def _on_response(self, resp: Response) -> None:
+        try:
+            via = resp.vias[0]
+            key = ("client", via.branch or "", resp.cseq.method)
+        except (ValueError, IndexError):
+            return
+        txn = self.client_txns.get(key)
+        if txn is not None:
+            txn.receive_response(resp)
+
+    def _on_ack(self, ack: Request) -> None:
+        call = self.dialogs.get(_dialog_key(ack, ack.to_addr.tag))
+        if call is not None:
+            call.on_ack(ack)
+
+    def _on_cancel(self, req: Request, txn: ServerTransaction) -> None:
+        invite_key = invite_key_for_cancel(req)
+        invite_txn = self.server_txns.get(invite_key)
+        if invite_txn is None:
+            txn.respond(make_response(req, 481))
+            return
+        txn.respond(make_response(req, 200, headers=self.server_headers()))
+        call = self.invite_calls.get(invite_key)
+        if call is not None:
+            call.on_cancel()
+
+    def _in_dialog(self, req: Request, txn: ServerTransaction) -> None:
+        call = self.dialogs.get(_dialog_key(req, req.to_addr.tag))
+        method = req.method
+        if call is None or call.ended:
+            txn.respond(make_response(req, 481, headers=self.server_headers()))
+            return
+        if not call.dialog.accept_remote_cseq(req):
+            txn.respond(
+                make_response(req, 500, "Out of Order CSeq", headers=[("Retry-After", "1")])
+            )
+            return
+        if method == "BYE":
+            txn.respond(make_response(req, 200, headers=self.server_headers()))
+            call.on_bye()
+        elif method == "INVITE":
+            assert isinstance(txn, InviteServerTransaction)
+            self.invite_calls[txn.key] = call
+            call.on_reinvite(req, txn)
+        elif method == "UPDATE":
+            assert isinstance(txn, NonInviteServerTransaction)
+            call.on_update(req, txn)
+        elif method in ("INFO", "OPTIONS"):
+            txn.respond(make_response(req, 200, headers=self._capabilities()))
+        elif method == "PRACK":
+            # We never send reliable provisionals, so no PRACK can match one (RFC 3262).
+            txn.respond(make_response(req, 481, headers=self.server_headers()))
+        else:
+            self._not_served(req, txn)
+
+    def _out_of_dialog(self, req: Request, txn: ServerTransaction, peer: Peer) -> None:
+        method = req.method
+        if method == "INVITE":
+            assert isinstance(txn, InviteServerTransaction)
+            self._new_call(req, txn, peer)
+        elif method == "OPTIONS":
+            if self.draining or len(self.calls) >= self.config.limits.max_calls:
+                txn.respond(make_response(req, 503, headers=self._retry_after()))
+            else:
+                txn.respond(make_response(req, 200, to_tag=new_tag(), headers=self._capabilities()))
+        elif method in DIALOG_ONLY:
+            txn.respond(make_response(req, 481, headers=self.server_headers()))
+        else:
+            self._not_served(req, txn)
+
+    def _not_served(self, req: Request, txn: ServerTransaction) -> None:
+        status = 405 if req.method in KNOWN_UNSERVED or req.method in ALLOW else 501
+        txn.respond(make_response(req, status, headers=[("Allow", ALLOW), *self.server_headers()]))
+
+    def _capabilities(self) -> list[tuple[str, str]]:
+        return [
+            ("Allow", ALLOW),
+            ("Accept", ACCEPT),
+            ("Supported", SUPPORTED),
+            *self.server_headers(),
+        ]
+
+    def allow_headers(self) -> list[tuple[str, str]]:
+        return [("Allow", ALLOW), ("Supported", SUPPORTED)]
+
+    def server_headers(self) -> list[tuple[str, str]]:
+        return [("Server", self.config.sip.user_agent)]
+
+    def _retry_after(self) -> list[tuple[str, str]]:
+        return [("Retry-After", str(self.config.limits.retry_after)), *self.server_headers()]
+
+    # -- calls -----------------------------------------------------------------------------
+    def _new_call(self, req: Request, txn: InviteServerTransaction, peer: Peer) -> None:
+        def reject(status: int, reason: str | None = None, headers: Any = None) -> None:
+            txn.respond(
+                make_response(
+                    req,
+                    status,
+                    reason,
+                    to_tag=new_tag(),
+                    headers=headers or self.server_headers(),
+                )
+            )
+
+        if self.draining:
+            reject(503, "Service Unavailable", self._retry_after())
+            return
+        if len(self.calls) >= self.config.limits.max_calls:
+            log.info("INVITE %s: 503, call limit %d reached", req.uri, self.config.limits.max_calls)
+            reject(503, "Service Unavailable", self._retry_after())
+            return
+        app_name = self.router.select(req.uri, req.headers)
+        if app_name is None:
+            log.info("INVITE %s from %s: 404, no routing rule matches", req.uri, peer.host)
+            reject(404)
+            return
+        try:
+            app = self.apps.instance(app_name)
+        except AppError as exc:
+            log.error("INVITE %s: app %s failed to load: %s", req.uri, app_name, exc)
+            reject(500, "App Not Available")
+            return
+        host = self.local_host(peer)
+        allocated = self.ports.allocate(host)
+        if allocated is None:
+            log.warning("INVITE %s: 503, RTP port range exhausted", req.uri)
+            reject(503, "No RTP Ports", self._retry_after())
+            return
+        rtp_sock, rtcp_sock, port = allocated
+        stream = RtpStream(rtp_sock, rtcp_sock, port)
+        dialog = Dialog.uas_from_invite(req, new_tag(), self.contact_for(peer), peer.transport)
+        call = Call(self, req, txn, dialog, stream, host, app_name, app)
+        call.peer = peer
+        try:
+            call.process_initial_offer()
+        except SessionError as exc:
+            log.info("INVITE %s: %d %s", req.uri, exc.status, exc.reason)
+            reject(
+                exc.status,
+                exc.reason,
+                [*self.server_headers(), ("Accept", ACCEPT)] if exc.status == 415 else None,
+            )
+            stream.close()
+            self.ports.release(port)
+            return
+        self.calls[call.id] = call
+        self.dialogs[dialog.id] = call
+        self.invite_calls[txn.key] = call
+        self.loop.add_reader(rtcp_sock, stream.drain_rtcp)
+        log.info(
+            "call %s: INVITE %s from %s via %s:%s:%d -> app %s",
+            call.id,
+            req.uri,
+            req.from_addr.uri,
+            peer.transport,
+            peer.host,
+            peer.port,
+            app_name,
+        )
+        try:
+            app.on_invite(call)
+        except Exception:
+            log.exception("call %s: app %s failed in on_invite", call.id, app_name)
+            if call.state is CallState.INCOMING:
+                call.reject(500, "App Error")
+            else:
+                call.hangup("app error")
+
+    def media_started(self, call: Call) -> None:
+        self.engine.add(call.stream)
+
+    def media_stopped(self, call: Call) -> None:
+        self.engine.remove(call.stream)
+
+    def call_ended(self, call: Call) -> None:
+        self.engine.remove(call.stream)
+        self.calls.pop(call.id, None)
+        if self.dialogs.get(call.dialog.id) is call:
+            del self.dialogs[call.dialog.id]
+        self.loop.remove(call.stream.rtcp_sock)
+        call.stream.close()
+        self.ports.release(call.stream.local_port)
+        if self.draining and not self.calls and self.on_idle is not None:
+            self.on_idle()
+
+    def _check_dead_rtp(self) -> None:
+        now = self.loop.time()
+        for call in list(self.calls.values()):
+            call.check_dead_rtp(now)
+        self._dead_rtp_timer = self.loop.call_later(1.0, self._check_dead_rtp)
+
+    # -- outgoing requests -----------------------------------------------------------------
+    def send_in_dialog(
+        self, call: Call, method: str, on_response: Callable[[Response | None], None]
+    ) -> None:
+        dialog = call.dialog
+        hop = dialog.next_hop()
+        peer = call.peer
+        assert isinstance(peer, Peer)
+        if not isinstance(hop, SipUri):
+            log.warning("call %s: cannot send %s to %s", call.id, method, hop)
+            on_response(None)
+            return
+        transport = (hop.params.get("transport") or dialog.transport or "udp").lower()
+        if transport not in ("udp", "tcp"):
+            transport = dialog.transport
+        host = _resolve(hop.host)
+        port = hop.port or 5060
+        listener = self.transports.listener_for(transport, host)
+        if listener is None:
+            listener = peer.listener
+            transport = peer.transport
+        dest = Peer(transport, host, port, listener, peer.conn_id if transport == "tcp" else None)
+        _kind, lhost, lport, _sock = self.transports.listeners[listener]
+        via = Via(
+            transport.upper(),
+            self._advertised(lhost, peer),
+            lport,
+            {"branch": new_branch(), "rport": None},
+        )
+        req = dialog.create_request(method, via, user_agent=self.config.sip.user_agent)
+
+        def send(data: bytes) -> None:
+            self.transports.send(data, dest)
+
+        def done(txn: NonInviteClientTransaction) -> None:
+            self.client_txns.pop(txn.key, None)
+
+        txn = NonInviteClientTransaction(req, send, self.loop, dest.reliable, on_response, done)
+        self.client_txns[txn.key] = txn
+        txn.start()
+
+    # -- addresses -------------------------------------------------------------------------
+    def local_host(self, peer: Peer) -> str:
+        """The local address for media and Contact towards `peer`."""
+        _kind, host, _port, _sock = self.transports.listeners[peer.listener]
+        return self._advertised(host, peer)
+
+    def _advertised(self, host: str, peer: Peer) -> str:
+        if self.config.sip.public_address:
+            return self.config.sip.public_address
+        if host in ("0.0.0.0", "::"):
+            # A wildcard listener: ask the kernel which source address reaches the peer.
+            family = socket.AF_INET6 if ":" in peer.host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                try:
+                    probe.connect((peer.host, peer.port or 5060))
+                    return probe.getsockname()[0]
+                except OSError:
+                    return "127.0.0.1" if family == socket.AF_INET else "::1"
+        return host
+
+    def contact_for(self, peer: Peer) -> str:
+        _kind, host, port, _sock = self.transports.listeners[peer.listener]
+        host = self._advertised(host, peer)
+        hostport = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        suffix = ";transport=tcp" if peer.transport == "tcp" else ""
+        return f"<sip:{hostport}{suffix}>"
+
+    # -- shutdown --------------------------------------------------------------------------
+    def drain_and_stop(self, on_done: Callable[[], None]) -> None:
+        """Answer nothing new, BYE every call, then call `on_done` (or after a grace time)."""
+        self.draining = True
+        finished = False
+
+        def finish() -> None:
+            nonlocal finished
+            if finished:
+                return
+            finished = True
+            on_done()
+
+        self.on_idle = finish
+        for call in list(self.calls.values()):
+            call.terminate("server shutting down")
+        if not self.calls:
+            finish()
+            return
+        self.loop.call_later(SHUTDOWN_GRACE, finish)
+
+
+def _dialog_key(req: Request, to_tag: str | None) -> tuple[str, str, str]:
+    return (req.call_id, to_tag or "", req.from_addr.tag or "")
+
+
+def _reason_text(reason: str) -> str:
+    # A reason phrase must stay on one line and printable.
+    text = "".join(ch if 32 <= ord(ch) < 127 else " " for ch in reason)[:100]
+    return f"Bad Request - {text}" if text else "Bad Request"
+
+
+def _resolve(host: str) -> str:
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    # DNS lookups block; hosts named by name are rare for a media server (RFC 3263 later).
+    try:
+        return socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)[0][4][0]
+    except OSError:
+        return host

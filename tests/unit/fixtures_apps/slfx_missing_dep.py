@@ -1,0 +1,3 @@
+"""Imports a dependency that is not installed."""
+
+import slfx_not_installed_anywhere  # noqa: F401

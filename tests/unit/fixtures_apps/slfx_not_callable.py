@@ -1,0 +1,3 @@
+"""create_app is not a function."""
+
+create_app = 42

@@ -1,0 +1,1 @@
+"""Package whose code must not run during AppTable.check_importable()."""
