@@ -152,6 +152,8 @@ class EchoReport:
     snr_db: float
     payload_types: set[int]
     ssrcs: set[int]
+    # (index of the newest sent frame the packet carries, arrival wall-clock time)
+    frames: list[tuple[int, float]] = field(default_factory=list)
 
     @property
     def median_ms(self) -> float:
@@ -203,6 +205,7 @@ def analyse_echo(rec: StreamRecord, *, pt: int = PT_PCMU) -> EchoReport:
     sent_lin = _audio.from_ulaw(b"".join(rec.payloads))  # the round-tripped original
     echoes = rec.rtp(pt)
     delays: list[float] = []
+    matched: list[tuple[int, float]] = []
     matched_seq: set[int] = set()
     frame_bytes = _audio.FRAME * _audio.WIDTH
     for arr in echoes:
@@ -221,6 +224,7 @@ def analyse_echo(rec: StreamRecord, *, pt: int = PT_PCMU) -> EchoReport:
             continue
         if newest < len(rec.send_mono):
             delays.append((arr.mono - rec.send_mono[newest]) * 1000.0)
+            matched.append((newest, arr.wall))
             matched_seq.add(arr.packet.seq)
     corr, snr = 0.0, -math.inf
     if matched_seq:
@@ -234,6 +238,7 @@ def analyse_echo(rec: StreamRecord, *, pt: int = PT_PCMU) -> EchoReport:
         snr_db=snr,
         payload_types={a.packet.pt for a in rec.rtp()},
         ssrcs={a.packet.ssrc for a in echoes},
+        frames=matched,
     )
 
 

@@ -26,6 +26,21 @@ def scenario(name: str) -> Path:
     return path
 
 
+def scenario_variant(name: str, workdir: Path, replace: dict[str, str]) -> Path:
+    """A copy of a scenario with words replaced (for what sipp keywords cannot vary,
+    such as the method of a request)."""
+    text = scenario(name).read_text()
+    for old, new in replace.items():
+        if old not in text:
+            raise ValueError(f"{old!r} not in scenario {name}")
+        text = text.replace(old, new)
+    workdir.mkdir(parents=True, exist_ok=True)
+    suffix = re.sub(r"[^A-Za-z0-9]+", "_", "-".join(replace.values()))[-40:]
+    path = workdir / f"{scenario(name).stem}-{suffix}.xml"
+    path.write_text(text)
+    return path
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(errors="replace")
@@ -74,7 +89,9 @@ class Sipp:
                 self.wait()
                 raise AssertionError(f"sipp ended before logging /{pattern}/\n{self.describe()}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"sipp did not log /{pattern}/ in {timeout}s\n{self.describe()}")
+                raise AssertionError(
+                    f"sipp did not log /{pattern}/ in {timeout}s\n{self.describe()}"
+                )
             time.sleep(0.01)
 
     def log_times(self, tag: str) -> list[float]:

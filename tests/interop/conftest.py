@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from . import _sipp
 from ._box import Box, BoxError, start_box, tail
 from ._net import free_port, host_port, rtp_range_for_worker
-from . import _sipp
 from ._sipp import Sipp, scenario, sipp_path
 
 # Each box in a test gets its own 100-port RTP slice of the worker's 400-port range.
@@ -167,9 +167,7 @@ def run_sipp(start_sipp):
         service: str = "echo",
         check: bool = True,
     ) -> subprocess.CompletedProcess:
-        handle = start_sipp(
-            scenario_path, target, extra_args, timeout, keys=keys, service=service
-        )
+        handle = start_sipp(scenario_path, target, extra_args, timeout, keys=keys, service=service)
         result = handle.wait()
         result.sipp = handle  # type: ignore[attr-defined]
         if check and result.returncode != 0:

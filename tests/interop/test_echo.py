@@ -35,7 +35,9 @@ def _echo_call(box, start_sipp, *, host="127.0.0.1", extra_args=(), seconds=SIGN
         rec = _rtp.stream(sock, media.dest, signal_payloads(seconds))
     result = sipp.wait()
     assert result.returncode == 0, f"sipp call failed\n{sipp.describe()}"
-    return _rtp.analyse_echo(rec), sipp
+    report = _rtp.analyse_echo(rec)
+    print(report.summary())
+    return report, sipp
 
 
 def test_echo_fidelity_udp(box, start_sipp):

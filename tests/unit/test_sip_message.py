@@ -139,7 +139,16 @@ def test_compact_forms_and_case_insensitive_names() -> None:
     )
     req = parse_message(data)
     names = [name for name, _ in req.headers.items()]
-    assert names == ["Via", "To", "From", "Call-ID", "CSeq", "Max-Forwards", "Contact", "Content-Length"]
+    assert names == [
+        "Via",
+        "To",
+        "From",
+        "Call-ID",
+        "CSeq",
+        "Max-Forwards",
+        "Contact",
+        "Content-Length",
+    ]
     assert req.call_id == "abc@h"
     assert req.max_forwards == 10
 

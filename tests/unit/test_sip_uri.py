@@ -9,7 +9,9 @@ from sems_lite.sip.uri import AbsoluteUri, SipUri, is_ipv6, parse_host_port, par
 
 
 def test_full_sip_uri() -> None:
-    uri = parse_uri("SIPS:alice:secret@Example.COM:5061;Transport=TCP;lr?Subject=hi&Priority=urgent")
+    uri = parse_uri(
+        "SIPS:alice:secret@Example.COM:5061;Transport=TCP;lr?Subject=hi&Priority=urgent"
+    )
     assert uri == SipUri(
         scheme="sips",
         user="alice",
@@ -19,7 +21,9 @@ def test_full_sip_uri() -> None:
         params={"transport": "TCP", "lr": None},
         headers={"Subject": "hi", "Priority": "urgent"},
     )
-    assert str(uri) == "sips:alice:secret@Example.COM:5061;transport=TCP;lr?Subject=hi&Priority=urgent"
+    assert (
+        str(uri) == "sips:alice:secret@Example.COM:5061;transport=TCP;lr?Subject=hi&Priority=urgent"
+    )
 
 
 def test_minimal_uri() -> None:
@@ -70,7 +74,9 @@ def test_user_may_hold_semicolons_question_marks_and_commas() -> None:
     assert uri.user == "user;par=u%40example.net"
     assert uri.host == "example.com"
     assert uri.params == {}
-    weird = parse_uri("sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird@example.com")
+    weird = parse_uri(
+        "sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird@example.com"
+    )
     assert isinstance(weird, SipUri)
     assert weird.user == "1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*"
     assert weird.password == "&it+has=1,weird"
@@ -88,7 +94,11 @@ def test_escaped_params_are_not_decoded() -> None:
         ("tel:+1-201-555-0123", "tel", "+1-201-555-0123"),
         ("http://www.example.com", "http", "//www.example.com"),
         ("soap.beep://192.0.2.103:3002", "soap.beep", "//192.0.2.103:3002"),
-        ("nobodyKnowsThisScheme:totallyopaquecontent", "nobodyknowsthisscheme", "totallyopaquecontent"),
+        (
+            "nobodyKnowsThisScheme:totallyopaquecontent",
+            "nobodyknowsthisscheme",
+            "totallyopaquecontent",
+        ),
     ],
 )
 def test_absolute_uris(text: str, scheme: str, opaque: str) -> None:

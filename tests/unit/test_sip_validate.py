@@ -10,7 +10,9 @@ from sems_lite.sip.validate import MANDATORY, Rejection, check_request
 SDP = b"v=0\r\n"
 
 
-def request(method: str = "INVITE", *extra: tuple[str, str], body: bytes = b"", **kw: str) -> Request:
+def request(
+    method: str = "INVITE", *extra: tuple[str, str], body: bytes = b"", **kw: str
+) -> Request:
     headers = Headers(
         [
             ("Via", "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1"),
@@ -98,7 +100,10 @@ def test_repeated_single_value_headers(name: str, value: str) -> None:
     assert rej == Rejection(400, f"Multiple {name} headers", [])
 
 
-@pytest.mark.parametrize(("method", "cseq_method"), [("OPTIONS", "INVITE"), ("NEWMETHOD", "INVITE"), ("CANCEL", "INVITE"), ("BYE", "bye")])
+@pytest.mark.parametrize(
+    ("method", "cseq_method"),
+    [("OPTIONS", "INVITE"), ("NEWMETHOD", "INVITE"), ("CANCEL", "INVITE"), ("BYE", "bye")],
+)
 def test_cseq_method_mismatch(method: str, cseq_method: str) -> None:
     rej = check_request(request(method, cseq_method=cseq_method))
     assert rej is not None and rej.status == 400
@@ -139,7 +144,10 @@ def test_require_and_proxy_require() -> None:
     assert rej == Rejection(
         420, "Bad Extension", [("Unsupported", "nothingSupportsThis, noProxiesSupportThis")]
     )
-    assert check_request(req, supported=("100rel", "nothingSupportsThis", "noproxiessupportthis")) is None
+    assert (
+        check_request(req, supported=("100rel", "nothingSupportsThis", "noproxiessupportthis"))
+        is None
+    )
 
 
 def test_cancel_ignores_require() -> None:
@@ -190,7 +198,9 @@ def test_multipart_with_an_acceptable_part() -> None:
     rej = check_request(bad)
     assert rej is not None and rej.status == 415
     assert check_request(bad, accept=("text/plain",)) is None
-    no_boundary = request("INVITE", ("Content-Type", "multipart/mixed"), body=multipart("application/sdp"))
+    no_boundary = request(
+        "INVITE", ("Content-Type", "multipart/mixed"), body=multipart("application/sdp")
+    )
     assert check_request(no_boundary) is not None
 
 

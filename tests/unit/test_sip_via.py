@@ -18,7 +18,9 @@ def test_basic_via() -> None:
 def test_rport_and_received() -> None:
     request_form = parse_via("SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;rport")
     assert request_form.has_rport and request_form.rport == 0
-    response_form = parse_via("SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;received=198.51.100.7;rport=4711")
+    response_form = parse_via(
+        "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx;received=198.51.100.7;rport=4711"
+    )
     assert response_form.rport == 4711
     assert response_form.received == "198.51.100.7"
     assert str(response_form).endswith(";received=198.51.100.7;rport=4711")
@@ -28,7 +30,12 @@ def test_rport_and_received() -> None:
 
 def test_whitespace_around_separators() -> None:
     via = parse_via("SIP  /   2.0 /UDP    192.0.2.2;branch=390skdjuw")
-    assert (via.protocol, via.version, via.transport, via.host) == ("SIP", "2.0", "UDP", "192.0.2.2")
+    assert (via.protocol, via.version, via.transport, via.host) == (
+        "SIP",
+        "2.0",
+        "UDP",
+        "192.0.2.2",
+    )
     via = parse_via("SIP  / 2.0  / TCP     spindle.example.com   ; branch  =   z9hG4bK9ikj8  ")
     assert via.transport == "TCP"
     assert via.host == "spindle.example.com"

@@ -1,0 +1,105 @@
+/* sems_kernels.h -- the one header of the sems_lite C kernels.
+ *
+ * Rules every kernel keeps:
+ *  - C99, integer/fixed-point arithmetic only (router CPUs have no FPU);
+ *  - no libc beyond <stdint.h>, <stddef.h>, <string.h>;
+ *  - PCM is native-endian int16_t (the layout of audioop and array('h')); nothing
+ *    reinterprets it as bytes, so the same code runs on big-endian MIPS;
+ *  - no allocation: callers own every buffer and every state struct;
+ *  - the same arithmetic is mirrored by sems_lite/_fallback.py, sample for sample.
+ *
+ * The text between the two "cffi-cdef" marker lines is read verbatim by
+ * build_kernels.py as the cffi cdef, so it holds plain declarations only
+ * (no macros, no includes, no inline functions).
+ */
+#ifndef SEMS_KERNELS_H
+#define SEMS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* cffi-cdef-begin */
+
+/* G.711 (ITU-T G.711; bit-exact with audioop.lin2ulaw/lin2alaw and back). */
+void sk_ulaw_encode(const int16_t *pcm, uint8_t *out, size_t n);
+void sk_ulaw_decode(const uint8_t *in, int16_t *pcm, size_t n);
+void sk_alaw_encode(const int16_t *pcm, uint8_t *out, size_t n);
+void sk_alaw_decode(const uint8_t *in, int16_t *pcm, size_t n);
+
+/* out = sat16(floor(in * gain_q12 / 4096)); |gain_q12| <= 65535 (4096 = unity). */
+void sk_gain(const int16_t *in, int16_t *out, size_t n, int32_t gain_q12);
+/* out = sat16(a + b). */
+void sk_add(const int16_t *a, const int16_t *b, int16_t *out, size_t n);
+/* frames: nframes frames of n samples each, back to back (nframes <= 65536).
+ * total = sat16(sum of all); minus[k] = sat16(sum of all - frame k), both from the
+ * unsaturated 32-bit sum. minus may be NULL. */
+void sk_mix(const int16_t *frames, size_t nframes, size_t n, int16_t *total, int16_t *minus);
+
+/* 8 kHz <-> 16 kHz with a 23-tap integer half-band FIR. up != 0: n in, 2n out;
+ * up == 0: n in, (n + phase) / 2 out. The state carries the filter history, so
+ * consecutive calls join without clicks. */
+typedef struct {
+    int16_t hist[22];
+    int32_t up;
+    int32_t phase;
+} sk_resampler;
+void sk_resampler_init(sk_resampler *st, int32_t up);
+size_t sk_resample(sk_resampler *st, const int16_t *in, size_t n, int16_t *out);
+
+/* One or two sines from 32-bit phase accumulators. inc = freq * 2^32 / rate
+ * (0 = silent), amp = peak amplitude of each sine (0..32767). */
+typedef struct {
+    uint32_t phase1;
+    uint32_t inc1;
+    uint32_t phase2;
+    uint32_t inc2;
+    int32_t amp;
+} sk_tone;
+void sk_tone_init(sk_tone *st, uint32_t inc1, uint32_t inc2, int32_t amp);
+void sk_tone_read(sk_tone *st, int16_t *out, size_t n);
+
+/* Goertzel DTMF detector (8 or 16 kHz). A key is reported once, when released,
+ * with its duration in samples (a multiple of the block length). */
+typedef struct {
+    char digit;
+    int32_t samples;
+} sk_dtmf_event;
+typedef struct {
+    int32_t coef[8];    /* 2cos(2 pi f / rate) in Q14: rows 697..941 Hz, columns 1209..1633 Hz */
+    int32_t s1[8];      /* Goertzel state */
+    int32_t s2[8];
+    int64_t energy;     /* sum of x^2 over the current block */
+    int64_t min_energy; /* per-tone Goertzel energy floor */
+    int32_t block;      /* samples per Goertzel block (105 at 8 kHz) */
+    int32_t count;      /* samples of the current block seen so far */
+    int32_t digit;      /* key held (index into "123A456B789C*0#D"), -1 if none */
+    int32_t hits;       /* blocks the held key has lasted */
+    int32_t misses;     /* consecutive blocks without it */
+} sk_dtmf;
+/* Returns 0, or -1 for an unsupported rate. */
+int sk_dtmf_init(sk_dtmf *st, int32_t rate);
+/* Returns the number of events written to ev. At most n / (2 * block) + 1 events can
+ * occur in one call; events beyond max_ev are dropped. */
+size_t sk_dtmf_feed(sk_dtmf *st, const int16_t *pcm, size_t n, sk_dtmf_event *ev, size_t max_ev);
+
+/* cffi-cdef-end */
+
+/* Helpers shared by the kernel sources (not part of the cdef). */
+
+static inline int16_t sk_sat16(int32_t v)
+{
+    return (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+}
+
+/* floor(v / 2^s): C99 leaves >> of a negative value implementation-defined. */
+static inline int32_t sk_asr32(int32_t v, unsigned s)
+{
+    return v < 0 ? ~(~v >> s) : v >> s;
+}
+
+static inline int64_t sk_asr64(int64_t v, unsigned s)
+{
+    return v < 0 ? ~(~v >> s) : v >> s;
+}
+
+#endif /* SEMS_KERNELS_H */
