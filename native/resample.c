@@ -41,14 +41,15 @@ static size_t upsample(const int16_t *buf, size_t m, int16_t *out)
     return 2 * m;
 }
 
-/* w[0..22] = x[j-22..j]; an output for every odd stream position j. */
+/* w[0..22] = x[j-22..j]; an output for every even stream position j, centred on x[j-11]:
+ * an up-then-down round trip lands back on the original samples. */
 static size_t downsample(const int16_t *buf, size_t m, int32_t phase, int16_t *out)
 {
     size_t i, produced = 0;
     int k;
-    for (i = (size_t)(phase & 1) ^ 1u; i < m; i += 2) {
+    for (i = (size_t)(phase & 1); i < m; i += 2) {
         const int16_t *w = buf + i;
-        int32_t acc = (1 << 14) + ((int32_t)w[11] << 14);
+        int32_t acc = (1 << 14) + (int32_t)w[11] * (1 << 14); /* centre tap 1/2 */
         for (k = 0; k < SK_TAPS; k++)
             acc += halfband[k] * ((int32_t)w[10 - 2 * k] + w[12 + 2 * k]);
         out[produced++] = sk_sat16(sk_asr32(acc, 15));

@@ -36,7 +36,7 @@ void sk_add(const int16_t *a, const int16_t *b, int16_t *out, size_t n);
 void sk_mix(const int16_t *frames, size_t nframes, size_t n, int16_t *total, int16_t *minus);
 
 /* 8 kHz <-> 16 kHz with a 23-tap integer half-band FIR. up != 0: n in, 2n out;
- * up == 0: n in, (n + phase) / 2 out. The state carries the filter history, so
+ * up == 0: n in, (n + 1 - phase) / 2 out (phase = parity of the inputs so far). The state carries the filter history, so
  * consecutive calls join without clicks. */
 typedef struct {
     int16_t hist[22];
@@ -59,7 +59,7 @@ void sk_tone_init(sk_tone *st, uint32_t inc1, uint32_t inc2, int32_t amp);
 void sk_tone_read(sk_tone *st, int16_t *out, size_t n);
 
 /* Goertzel DTMF detector (8 or 16 kHz). A key is reported once, when released,
- * with its duration in samples (a multiple of the block length). */
+ * with its duration in samples (in steps of one block). */
 typedef struct {
     char digit;
     int32_t samples;

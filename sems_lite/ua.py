@@ -119,7 +119,11 @@ class UserAgent:
             log.debug("dropped unparsable message from %s: %s", peer.host, exc.reason)
             return
         try:
-            dest = self.response_peer(partial, peer)
+            try:
+                dest = self.response_peer(partial, peer)
+            except (ValueError, IndexError):
+                # No usable Via: the source of the datagram is the best place for the 400.
+                dest = peer
             reason = _reason_text(exc.reason) if exc.status == 400 else None
             resp = make_response(partial, exc.status, reason)
         except (ValueError, IndexError) as again:

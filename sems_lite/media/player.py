@@ -13,11 +13,11 @@ A source answers `read(nbytes)` once per tick with exactly `nbytes` of native-en
 
 from __future__ import annotations
 
+import array
 import contextlib
 import logging
 import math
 import os
-import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import BinaryIO, Protocol
@@ -178,19 +178,21 @@ class _FileStream:
 
     def read(self, nbytes: int, loop: bool) -> bytes | None:
         pending = self._pending
-        wrapped = False
+        progress = True  # audio read since the last wrap: a file emptied under us can't spin
         while len(pending) < nbytes:
             if self._left <= 0:
-                if not loop or wrapped or self._info.data_size == 0:
+                if not loop or not progress:
                     break
                 self._file.seek(self._info.data_offset)
                 self._left = self._info.data_size
-                wrapped = True  # at most one wrap per tick: a tiny file cannot spin
+                progress = False
+                continue
             chunk = self._file.read(min(self._left, _STREAM_CHUNK))
             chunk = chunk[: len(chunk) - len(chunk) % self._info.width]
             if not chunk:
                 self._left = 0  # truncated under us: treat as the end
                 continue
+            progress = True
             self._left -= len(chunk)
             pcm = self._decode(chunk)
             if self._resampler is not None:
@@ -336,16 +338,16 @@ def _tone_period(freq: int, freq2: int, rate: int, amplitude: int) -> tuple[byte
         _tones.move_to_end(key)
         return cached
     period = rate // math.gcd(rate, freq, freq2)
-    one = bytearray()
-    for i in range(period):
-        # Exact integer phase: the period closes with no click at the wrap.
-        value = _SINE[(i * freq * _SINE_SIZE // rate) % _SINE_SIZE]
-        if freq2:
-            value += _SINE[(i * freq2 * _SINE_SIZE // rate) % _SINE_SIZE]
-        one += ((value * amplitude) >> 15).to_bytes(2, sys.byteorder, signed=True)
+    sine, size, half = _SINE, _SINE_SIZE, rate // 2
+    # Exact integer phase (i * f / rate cycles): the period closes with no click.
+    values = [sine[(i * freq * size + half) // rate % size] for i in range(period)]
+    if freq2:
+        for i in range(period):
+            values[i] += sine[(i * freq2 * size + half) // rate % size]
+    one = array.array("h", [(v * amplitude) >> 15 for v in values]).tobytes()
     margin = rate // 10 * 2  # a frame of up to 100 ms is sliced without a copy
     reps = 1 + -(-margin // len(one))
-    entry = (bytes(one) * reps, len(one))
+    entry = (one * reps, len(one))
     _tones[key] = entry
     if len(_tones) > _TONE_CACHE_MAX:
         _tones.popitem(last=False)

@@ -13,13 +13,18 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-import audioop
+import contextlib
 import errno
 import logging
 import os
+import warnings
 from collections.abc import Callable
 
-from sems_lite.media.wav import ENCODERS, FORMATS, MAX_DATA_SIZE, RATES, build_header, header_size
+from sems_lite.media.wav import ENCODERS, FORMATS, MAX_DATA_SIZE, RATES, build_header
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # stdlib audioop warns on 3.11/3.12
+    import audioop
 
 log = logging.getLogger("sems_lite.media")
 
@@ -112,6 +117,8 @@ class Recorder:
             samples = room
             pcm = pcm[: room * 2]
             reason = "max_length"
+        elif len(pcm) & 1:
+            pcm = pcm[: samples * 2]  # a torn sample would make the encoder raise
         if samples:
             self._buf += self._encode(pcm)
             self._samples += samples
@@ -169,13 +176,9 @@ class Recorder:
     def _fail(self, exc: OSError) -> None:
         log.error("recording to %s stopped: %s", self.path, exc)
         self._buf.clear()
-        try:
-            # Keep the file consistent with what did reach the disk.
-            fd = self._file.fileno()
-            os.pwrite(fd, build_header(self.fmt, self.rate, self._written), 0)
-            os.ftruncate(fd, header_size(self.fmt) + self._written)
-        except OSError:
-            pass
+        # The header describes what did reach the disk (a raw write that raises wrote nothing).
+        with contextlib.suppress(OSError):
+            os.pwrite(self._file.fileno(), build_header(self.fmt, self.rate, self._written), 0)
         self._close_file()
         self._report(f"error: {exc.strerror or exc}")
 

@@ -13,12 +13,18 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-import audioop
 import os
 import struct
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import BinaryIO
+
+from sems_lite import native
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # stdlib audioop warns on 3.11/3.12
+    import audioop
 
 FORMATS = ("pcm16", "ulaw", "alaw")
 RATES = (8000, 16000)
@@ -65,53 +71,28 @@ class WavInfo:
         return 2 if self.format == "pcm16" else 1
 
 
-# --- conversions (one function each: the native kernels replace these) ----------------
+# --- conversions: each one name, so a faster kernel can take its place ----------------
 
-
-def ulaw_decode(data: bytes) -> bytes:
-    return audioop.ulaw2lin(data, 2)
-
-
-def alaw_decode(data: bytes) -> bytes:
-    return audioop.alaw2lin(data, 2)
-
-
-def ulaw_encode(pcm: bytes) -> bytes:
-    return audioop.lin2ulaw(pcm, 2)
-
-
-def alaw_encode(pcm: bytes) -> bytes:
-    return audioop.lin2alaw(pcm, 2)
+# G.711 and the 8k<->16k half-band resampler come from the media kernels (C when built,
+# else their sample-exact Python twin). Resampler(up).process(pcm) keeps filter state
+# between calls, so a file resampled chunk by chunk has no clicks at chunk borders.
+ulaw_decode = native.ulaw_decode
+alaw_decode = native.alaw_decode
+ulaw_encode = native.ulaw_encode
+alaw_encode = native.alaw_encode
+Resampler = native.Resampler
 
 
 def le16_to_native(data: bytes) -> bytes:
-    return audioop.byteswap(data, 2) if _BIG_ENDIAN else bytes(data)
+    return audioop.byteswap(data, 2) if _BIG_ENDIAN else data  # no copy on little-endian
 
 
 def native_to_le16(pcm: bytes) -> bytes:
-    return audioop.byteswap(pcm, 2) if _BIG_ENDIAN else bytes(pcm)
+    return audioop.byteswap(pcm, 2) if _BIG_ENDIAN else pcm
 
 
 DECODERS = {"pcm16": le16_to_native, "ulaw": ulaw_decode, "alaw": alaw_decode}
 ENCODERS = {"pcm16": native_to_le16, "ulaw": ulaw_encode, "alaw": alaw_encode}
-
-
-class Resampler:
-    """Streaming 2:1 rate change between 8 and 16 kHz (audioop stand-in for the C kernel).
-
-    Keeps its filter state between calls, so a stream resampled chunk by chunk has no
-    clicks at chunk borders; the output length per call may differ by a sample.
-    """
-
-    __slots__ = ("_rates", "_state")
-
-    def __init__(self, up: bool) -> None:
-        self._rates = (8000, 16000) if up else (16000, 8000)
-        self._state: object = None
-
-    def process(self, pcm: bytes) -> bytes:
-        out, self._state = audioop.ratecv(pcm, 2, 1, self._rates[0], self._rates[1], self._state)
-        return out
 
 
 def resample(pcm: bytes, from_rate: int, to_rate: int) -> bytes:
@@ -123,7 +104,7 @@ def resample(pcm: bytes, from_rate: int, to_rate: int) -> bytes:
     out = Resampler(to_rate > from_rate).process(pcm)
     want = (len(pcm) // 2) * to_rate // from_rate * 2
     if len(out) < want:
-        # The filter holds back its last sample; repeat it rather than click to zero.
+        # An odd input going down leaves half a sample behind; repeat the last one.
         out += (out[-2:] if out else b"\0\0") * ((want - len(out)) // 2)
     return out[:want]
 

@@ -64,8 +64,8 @@ _PLAYED = object()  # slot sentinel: this sequence number was played (copies are
 
 class JitterBuffer:
     __slots__ = (
-        "_base_ext",
         "_bad_seq",
+        "_base_ext",
         "_exp_prior",
         "_ext",
         "_fresh",
@@ -77,8 +77,8 @@ class JitterBuffer:
         "_play_ext",
         "_rate",
         "_rx_prior",
-        "_state",
         "_stat_received",
+        "_state",
         "_transit",
         "_ts",
         "capacity",

@@ -46,7 +46,9 @@ def make_response(
 ) -> Response:
     out = Headers()
     for name in _COPIED:
-        for value in req.headers.get_all(name) if name == "Via" else _raw(req, name):
+        # Via lines are copied as they came, in order (a response retraces the path).
+        values = [v for n, v in req.headers.items() if n == "Via"] if name == "Via" else None
+        for value in values if values is not None else _raw(req, name):
             if name == "To" and to_tag and not _has_tag(req):
                 value = f"{value};tag={to_tag}"
             out.add(name, value)

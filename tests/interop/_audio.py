@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import random
-import struct
 import warnings
 import wave
 from array import array
@@ -114,7 +113,3 @@ def percentile(values: list[float], p: float) -> float:
 
 def rms(lin: bytes) -> int:
     return audioop.rms(lin, WIDTH)
-
-
-def pack_i16(values: list[int]) -> bytes:
-    return struct.pack(f"={len(values)}h", *values)

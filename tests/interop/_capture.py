@@ -6,13 +6,14 @@ are those of the wire, not of when Python got round to reading them.
 
 from __future__ import annotations
 
-import contextlib
 import select
 import socket
 import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import pytest
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4  # on lo every packet shows up twice: as sent and as received
@@ -105,10 +106,8 @@ class LoopbackCapture:
 
 
 def capture_or_skip() -> LoopbackCapture:
-    """A capture, or pytest.skip when the process may not open packet sockets."""
-    import pytest
-
-    with contextlib.suppress(Exception):
+    """A capture, or skip the test when this process may not open packet sockets."""
+    try:
         return LoopbackCapture()
-    pytest.skip("no AF_PACKET capture on lo here (needs root / CAP_NET_RAW)")
-    raise AssertionError("unreachable")
+    except OSError as exc:
+        pytest.skip(f"no AF_PACKET capture on lo ({exc}); it needs root or CAP_NET_RAW")

@@ -6,7 +6,6 @@ only "probably free" once the probe socket is closed, which is good enough on lo
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 
@@ -84,14 +83,3 @@ def rtp_range_for_worker(size: int = 100, host: str = "127.0.0.1") -> tuple[int,
             return low, low + size - 1
         low += 16 * size
     raise RuntimeError("no free RTP port range between 20000 and 32000")
-
-
-@contextlib.contextmanager
-def udp_socket(host: str = "127.0.0.1", port: int = 0):
-    """A bound UDP socket, closed on exit."""
-    sock = socket.socket(family_of(host), socket.SOCK_DGRAM)
-    try:
-        sock.bind((bare_host(host), port))
-        yield sock
-    finally:
-        sock.close()

@@ -109,7 +109,10 @@ def stream(
             rec.send_mono.append(time.monotonic())
             rec.send_wall.append(time.time())
             rec.payloads.append(payloads[i])
-            sock.sendto(pkt, dest)
+            try:
+                sock.sendto(pkt, dest)
+            except ConnectionRefusedError:  # a queued ICMP error surfaced here; send again
+                sock.sendto(pkt, dest)
             i += 1
             continue
         if now >= deadline_end:

@@ -61,7 +61,9 @@ BoxFactory = Callable[..., Box]
 
 
 @pytest.fixture
-def box(request: pytest.FixtureRequest, tmp_path: Path, rtp_ports: tuple[int, int]):
+def box(
+    request: pytest.FixtureRequest, tmp_path: Path, rtp_ports: tuple[int, int]
+) -> Iterator[BoxFactory]:
     """Factory: box(config_override=None, *, host="127.0.0.1", transports=None) -> Box.
 
     Starts `python -m sems_lite run` with the brief's config deep-merged with the
@@ -111,7 +113,7 @@ def box(request: pytest.FixtureRequest, tmp_path: Path, rtp_ports: tuple[int, in
 
 
 @pytest.fixture
-def start_sipp(tmp_path: Path):
+def start_sipp(tmp_path: Path) -> Iterator[Callable[..., Sipp]]:
     """Factory: start_sipp(scenario, target, extra_args=(), timeout=20, *, keys, service).
 
     Returns a running Sipp (one call); every sipp still running at teardown is killed.
@@ -149,7 +151,7 @@ def start_sipp(tmp_path: Path):
 
 
 @pytest.fixture
-def run_sipp(start_sipp):
+def run_sipp(start_sipp: Callable[..., Sipp]) -> Callable[..., subprocess.CompletedProcess]:
     """run_sipp(scenario, target, extra_args=(), timeout=20, *, keys, service, check=True).
 
     Runs one sipp call to the end and returns the CompletedProcess (with `.sipp`, the
@@ -178,7 +180,7 @@ def run_sipp(start_sipp):
 
 
 @pytest.fixture
-def procs():
+def procs() -> Iterator[list[subprocess.Popen]]:
     """Register extra subprocesses (baresip, make) to be terminated in teardown."""
     started: list[subprocess.Popen] = []
     yield started

@@ -105,13 +105,15 @@ def test_no_dead_rtp_hangup_while_held(box, run_sipp, direction):
     the box must keep the call (a BYE from it fails the sipp call), then our BYE gets 200."""
     b = box({"rtp": {"dead_rtp_timeout": 2}})
     with rtp_socket() as sock:
-        run_sipp(
+        result = run_sipp(
             "uac_hold_quiet",
             b.target,
             ["-d", "5000"],
             timeout=25,
             keys={"rtp_port": sock.getsockname()[1], "direction": direction},
         )
+    answer = {"sendonly": "recvonly", "inactive": "inactive"}[direction]
+    assert f"ANSWER {answer} " in result.sipp.logs(), result.sipp.logs()
 
 
 def test_sigterm_sends_bye_to_live_call(box, start_sipp):

@@ -82,7 +82,7 @@ def test_unrouted_user_404(box, run_sipp):
 
 def test_max_calls_503_with_retry_after(box, start_sipp, run_sipp):
     """max_calls 1: while one call is up, a second INVITE gets 503 + Retry-After: 5;
-    the first call is not disturbed."""
+    the first call is not disturbed, and after it ends a new call is accepted."""
     b = box({"limits": {"max_calls": 1, "retry_after": 5}})
     with rtp_socket() as first_rtp, rtp_socket() as second_rtp:
         first = start_sipp(
@@ -99,3 +99,8 @@ def test_max_calls_503_with_retry_after(box, start_sipp, run_sipp):
         first_result = first.wait()
     assert "RETRY_AFTER 5 " in second.sipp.logs(), second.sipp.logs()
     assert first_result.returncode == 0, f"first call broke\n{first.describe()}"
+    # The slot is free again once the first call has ended.
+    with rtp_socket() as third_rtp:
+        run_sipp(
+            "uac_echo_call", b.target, ["-d", "300"], keys={"rtp_port": third_rtp.getsockname()[1]}
+        )

@@ -48,10 +48,8 @@ def drain(source: object, nbytes: int = FRAME, limit: int = 10_000) -> list[byte
     raise AssertionError("source never finished")
 
 
-def ideal(freqs: tuple[int, ...], amp: int, rate: int, samples: int) -> list[float]:
-    return [
-        sum(amp * math.sin(2 * math.pi * f * i / rate) for f in freqs) for i in range(samples)
-    ]
+def ideal(freqs: tuple[int, ...], amp: float, rate: int, samples: int) -> list[float]:
+    return [sum(amp * math.sin(2 * math.pi * f * i / rate) for f in freqs) for i in range(samples)]
 
 
 def snr_db(ref: list[float], got: bytes) -> float:
@@ -229,6 +227,28 @@ def test_streamed_loop_wraps(tmp_path: Path) -> None:
     assert out == (pcm * 5)[: 30 * FRAME]
 
 
+def test_streamed_loop_of_a_tiny_file_has_no_gaps(tmp_path: Path) -> None:
+    pcm = ramp(50)
+    cache = PromptCache(max_item_bytes=10)
+    p = FilePlayer(write_wav(tmp_path / "tiny.wav", pcm), loop=True, cache=cache)
+    out = b"".join(bytes(p.read(FRAME)) for _ in range(3))  # type: ignore[arg-type]
+    assert p.streaming
+    assert out == (pcm * 10)[: 3 * FRAME]
+
+
+def test_streamed_loop_ends_when_the_file_is_emptied(tmp_path: Path) -> None:
+    path = write_wav(tmp_path / "big.wav", ramp(20_000))
+    p = FilePlayer(path, loop=True, cache=small_cache())
+    assert p.read(FRAME) is not None
+    os.truncate(path, 44)
+    for _ in range(200):
+        if p.read(FRAME) is None:
+            break
+    else:
+        raise AssertionError("looping on an empty file did not end")
+    assert p.finished
+
+
 def test_read_error_while_streaming_ends_playback(tmp_path: Path) -> None:
     p = FilePlayer(write_wav(tmp_path / "big.wav", ramp(20_000)), cache=small_cache())
     assert p.read(FRAME) is not None
@@ -362,8 +382,8 @@ def test_playlist_plays_items_in_order(tmp_path: Path) -> None:
     done: list[int] = []
     pl = Playlist(on_finished=lambda: done.append(1))
     pl.add(Silence(40, on_finished=lambda: order.append("silence")))
-    pl.add(FilePlayer(write_wav(tmp_path / "p.wav", pcm), cache=PromptCache(),
-                      on_finished=lambda: order.append("file")))  # fmt: skip
+    path = write_wav(tmp_path / "p.wav", pcm)
+    pl.add(FilePlayer(path, cache=PromptCache(), on_finished=lambda: order.append("file")))
     pl.add(TonePlayer(1000, 20, on_finished=lambda: order.append("tone")))
     frames = drain(pl)
     assert frames[:2] == [bytes(FRAME)] * 2

@@ -38,6 +38,18 @@ def snr_db(ref: bytes, got: bytes, skip: int = 0) -> float:
     return math.inf if noise == 0 else 10 * math.log10(signal / noise)
 
 
+def best_snr_db(ref: bytes, got: bytes, skip: int = 32, max_lag: int = 16) -> float:
+    """SNR at the best alignment: a FIR resampler delays the signal by a few samples."""
+    a, b = array.array("h", ref), array.array("h", got)
+    n = min(len(a), len(b)) - skip - max_lag
+    signal = sum(a[i] ** 2 for i in range(skip, n))
+    best = math.inf
+    for lag in range(max_lag + 1):
+        noise = sum((a[i] - b[i + lag]) ** 2 for i in range(skip, n))
+        best = min(best, noise)
+    return math.inf if best == 0 else 10 * math.log10(signal / best)
+
+
 def le(pcm: bytes) -> bytes:
     """Native PCM as it is stored in a WAV (little-endian)."""
     a = array.array("h", pcm)
@@ -129,13 +141,13 @@ def test_resample_up_doubles_length_exactly() -> None:
 def test_resample_round_trip_keeps_a_1khz_tone() -> None:
     pcm = tone(1000, 8000, 8000)
     back = resample(resample(pcm, 8000, 16000), 16000, 8000)
-    assert snr_db(pcm, back, skip=16) > 30
+    assert best_snr_db(pcm, back) > 30
 
 
 def test_upsampled_tone_is_close_to_the_ideal_16k_tone() -> None:
     # A floor for the audioop stand-in (linear interpolation); the C resampler beats it.
     up = resample(tone(1000, 8000, 4000), 8000, 16000)
-    assert snr_db(tone(1000, 16000, 8000), up, skip=32) > 20
+    assert best_snr_db(tone(1000, 16000, 8000), up) > 20
 
 
 def test_resample_rejects_other_rates() -> None:
@@ -156,7 +168,9 @@ def test_load_pcm_resamples_both_ways(tmp_path: Path) -> None:
         load_pcm(path8, 11025)
 
 
-@pytest.mark.parametrize(("code", "bits", "fmt"), [(1, 16, "pcm16"), (7, 8, "ulaw"), (6, 8, "alaw")])
+@pytest.mark.parametrize(
+    ("code", "bits", "fmt"), [(1, 16, "pcm16"), (7, 8, "ulaw"), (6, 8, "alaw")]
+)
 def test_wave_format_extensible(tmp_path: Path, code: int, bits: int, fmt: str) -> None:
     data = bytes(range(200))
     path = tmp_path / "ext.wav"
