@@ -11,16 +11,19 @@ from typing import Any
 
 from sems_lite.media.buffers import EchoBuffer
 
-# Three 20 ms frames of 8 kHz PCM: absorbs arrival jitter, bounds the added delay.
-ECHO_BUFFER_BYTES = 3 * 320
+# Three 20 ms frames: absorbs arrival jitter, bounds the added delay.
+ECHO_BUFFER_FRAMES = 3
 
 
 class Echo:
+    # Echo plays each packet out on the next tick: the echo buffer absorbs the jitter.
+    jitter_min_frames = 0
+
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.answer_delay = float(config.get("answer_delay", 0) or 0)
 
     def on_invite(self, call: Any) -> None:
-        buffer = EchoBuffer(ECHO_BUFFER_BYTES)
+        buffer = EchoBuffer(ECHO_BUFFER_FRAMES * call.rate // 50 * 2)
         call.sink = buffer
         call.source = buffer
         if self.answer_delay > 0:

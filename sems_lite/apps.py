@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -172,6 +173,7 @@ class AppTable:
     def __init__(self, config: Config) -> None:
         self._modules: Mapping[str, str] = config.apps
         self._app_config: Mapping[str, Mapping[str, Any]] = config.app_config
+        self._config_dir = os.path.dirname(os.path.abspath(config.path))
         self._factories: dict[str, AppFactory] = {}
         self._instances: dict[str, object] = {}
 
@@ -218,7 +220,10 @@ class AppTable:
         """The app object, created once with config.app_config.get(name, {})."""
         app = self._instances.get(name)
         if app is None:
-            app = self.get(name).create(self._app_config.get(name, _EMPTY))
+            settings = dict(self._app_config.get(name, _EMPTY))
+            # Apps resolve relative paths (prompts, recordings) against the config's folder.
+            settings.setdefault("config_dir", self._config_dir)
+            app = self.get(name).create(settings)
             self._instances[name] = app
         return app
 
@@ -241,3 +246,4 @@ class AppTable:
                 del self._instances[name]
         self._modules = config.apps
         self._app_config = config.app_config
+        self._config_dir = os.path.dirname(os.path.abspath(config.path))

@@ -13,12 +13,15 @@ here and in the UA; the app code stays small.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from sems_lite.core.loop import TimerHandle
+from sems_lite.media.player import FilePlayer, Playlist
+from sems_lite.media.recorder import Recorder
 from sems_lite.sdp.model import SdpError, SessionDescription, parse_sdp
 from sems_lite.sdp.offer_answer import (
     NegotiatedStream,
@@ -71,6 +74,7 @@ class Call:
         "invite_txn",
         "local_sdp",
         "media_host",
+        "media_on",
         "negotiated",
         "peer",
         "reinvite_txn",
@@ -115,6 +119,8 @@ class Call:
         self.started_at = 0.0
         self.end_reason = ""
         self._timers: list[TimerHandle] = []
+        self.media_on = False
+        stream.on_dtmf = self._on_dtmf
 
     # -- what apps use ---------------------------------------------------------------------
     @property
@@ -200,6 +206,86 @@ class Call:
             self.state = CallState.ENDING
         elif self.state is CallState.CONFIRMED:
             self._send_bye(reason)
+
+    @property
+    def rate(self) -> int:
+        """The audio sample rate of the call (8000 until a codec is negotiated)."""
+        return self.negotiated.codec.clock_rate if self.negotiated else 8000
+
+    def progress(self) -> None:
+        """183 Session Progress with our SDP: media flows before the call is answered."""
+        if self.state is not CallState.INCOMING or self.invite_txn is None:
+            return
+        if self.negotiated is None:
+            return  # early media needs the caller's offer (no offer in a 183 here)
+        self._respond_invite(183, body=self.local_sdp)
+        self.ua.media_started(self)
+        log.info("call %s: early media%s", self.id, self._codec_text())
+
+    def play(
+        self,
+        *items: Any,
+        loop: bool = False,
+        barge_in: bool = False,
+        on_finished: Callable[[], None] | None = None,
+    ) -> Playlist:
+        """Play files (paths) and playlist items in order; replaces the current source."""
+        playlist = Playlist(loop=loop, barge_in=barge_in, on_finished=on_finished)
+        for item in items:
+            if isinstance(item, (str, os.PathLike)):
+                item = FilePlayer(item, rate=self.rate)
+            playlist.add(item)
+        self.stream.source = playlist
+        return playlist
+
+    def record(self, path: str | os.PathLike[str], **options: Any) -> Recorder:
+        """Record what the caller says into a WAV file (replaces the current sink).
+
+        The file is valid after every flush, and closed when the call ends.
+        """
+        recorder = Recorder(path, rate=self.rate, **options)
+        self._close_sink()
+        self.stream.sink = recorder
+        return recorder
+
+    def send_dtmf(self, digit: str, duration_ms: int = 100) -> bool:
+        """Send a digit as RFC 4733 telephone-event; False if the peer cannot receive it."""
+        return self.stream.send_dtmf(digit, duration_ms)
+
+    def handover(self, app_name: str) -> None:
+        """Give the call to another configured app, which gets `on_invite` (or `on_start`
+        if the call is already up) as if it had been routed there."""
+        app = self.ua.apps.instance(app_name)
+        log.info("call %s: handed from %s to %s", self.id, self.app_name, app_name)
+        self.app_name = app_name
+        self.app = app
+        hook = "on_invite" if self.state is CallState.INCOMING else "on_start"
+        handler = getattr(app, hook, None)
+        if handler is not None:
+            handler(self)
+
+    def _on_dtmf(self, digit: str, duration_ms: int) -> None:
+        if self.state is CallState.ENDED:
+            return
+        log.info("call %s: DTMF %s (%d ms)", self.id, digit, duration_ms)
+        barge = getattr(self.stream.source, "on_dtmf", None)
+        if barge is not None:
+            barge(digit)
+        hook = getattr(self.app, "on_dtmf", None)
+        if hook is not None:
+            hook(self, digit, duration_ms)
+
+    def dtmf_received(self, digit: str, duration_ms: int) -> None:
+        """A digit from SIP INFO (application/dtmf-relay)."""
+        self._on_dtmf(digit, duration_ms)
+
+    def _close_sink(self) -> None:
+        close = getattr(self.stream.sink, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                log.exception("call %s: closing the sink failed", self.id)
 
     # -- driven by the UA ------------------------------------------------------------------
     def process_initial_offer(self) -> None:
@@ -426,6 +512,7 @@ class Call:
             self.stream.packets_in,
             self.stream.packets_out,
         )
+        self._close_sink()
         self.ua.call_ended(self)
         hook = getattr(self.app, "on_end", None)
         if hook is not None:

@@ -31,7 +31,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _version_text() -> str:
-    return f"sems-lite {__version__} (python {sys.version.split()[0]}, media: audioop)"
+    from sems_lite import native
+
+    # 'native' = the compiled C kernels, 'fallback' = the pure-Python/audioop path.
+    return f"sems-lite {__version__} {native.IMPLEMENTATION} (python {sys.version.split()[0]})"
 
 
 def main(argv: list[str] | None = None) -> int:

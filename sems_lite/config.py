@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 # Codec names the config accepts (SDP encoding names, matched case-insensitively).
-KNOWN_CODECS: tuple[str, ...] = ("PCMU", "PCMA", "telephone-event")
+KNOWN_CODECS: tuple[str, ...] = ("PCMU", "PCMA", "L16", "telephone-event")
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error")
 PTIMES: tuple[int, ...] = (10, 20, 30, 40)
 RULE_KINDS: tuple[str, ...] = ("user", "domain", "regex", "header", "param")

@@ -32,6 +32,7 @@ from sems_lite.media.codecs import codec_specs
 from sems_lite.media.engine import MediaEngine
 from sems_lite.rtp.stream import RtpStream
 from sems_lite.sip.dialog import Dialog, new_branch, new_tag
+from sems_lite.sip.dtmf_info import parse_dtmf_body
 from sems_lite.sip.errors import SipParseError
 from sems_lite.sip.message import Request, Response, parse_message
 from sems_lite.sip.replies import make_response
@@ -265,7 +266,12 @@ class UserAgent:
         elif method == "UPDATE":
             assert isinstance(txn, NonInviteServerTransaction)
             call.on_update(req, txn)
-        elif method in ("INFO", "OPTIONS"):
+        elif method == "INFO":
+            digit = parse_dtmf_body(req.content_type or "", req.body) if req.body else None
+            txn.respond(make_response(req, 200, headers=self.server_headers()))
+            if digit is not None:
+                call.dtmf_received(*digit)
+        elif method == "OPTIONS":
             txn.respond(make_response(req, 200, headers=self._capabilities()))
         elif method == "PRACK":
             # We never send reliable provisionals, so no PRACK can match one (RFC 3262).
@@ -347,7 +353,9 @@ class UserAgent:
             reject(503, "No RTP Ports", self._retry_after())
             return
         rtp_sock, rtcp_sock, port = allocated
-        stream = RtpStream(rtp_sock, rtcp_sock, port)
+        stream = RtpStream(
+            rtp_sock, rtcp_sock, port, jitter_min_frames=getattr(app, "jitter_min_frames", 1)
+        )
         dialog = Dialog.uas_from_invite(req, new_tag(), self.contact_for(peer), peer.transport)
         call = Call(self, req, txn, dialog, stream, host, app_name, app)
         call.peer = peer
@@ -387,13 +395,17 @@ class UserAgent:
                 call.hangup("app error")
 
     def media_started(self, call: Call) -> None:
-        self.engine.add(call.stream)
+        if not call.media_on:
+            call.media_on = True
+            self.engine.add(call.stream)
 
     def media_stopped(self, call: Call) -> None:
-        self.engine.remove(call.stream)
+        if call.media_on:
+            call.media_on = False
+            self.engine.remove(call.stream)
 
     def call_ended(self, call: Call) -> None:
-        self.engine.remove(call.stream)
+        self.media_stopped(call)
         self.calls.pop(call.id, None)
         if self.dialogs.get(call.dialog.id) is call:
             del self.dialogs[call.dialog.id]

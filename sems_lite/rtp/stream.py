@@ -1,9 +1,17 @@
 """One RTP stream: a socket pair, the negotiated codec, and the per-tick receive/transmit.
 
 Hot path rules (DESIGN.md §7): no object per packet; `recvfrom_into` a preallocated
-buffer; the header is walked with integer reads; decode/encode are single C calls.
+buffer; the header is walked with integer reads; decode/encode are single kernel calls.
 Symmetric RTP: we send to where the peer's packets come from (NAT), starting with the
 SDP address until the first packet arrives.
+
+Per tick (`receive` then `transmit`, called by the engine):
+- receive drains the socket into the jitter buffer (audio) or the telephone-event
+  receiver (RFC 4733), plays one frame out of the jitter buffer (concealing a single
+  loss), hands the PCM to the sink and, when the peer has no telephone-event, to the
+  in-band DTMF detector; RTCP is answered and sent on its own schedule (RFC 3550);
+- transmit takes one frame from the source (or an RFC 4733 event being sent), encodes it
+  and sends it, timestamped on the tick grid.
 """
 
 from __future__ import annotations
@@ -12,10 +20,16 @@ import logging
 import secrets
 import socket
 import struct
+import time
+from collections.abc import Callable
 from typing import Protocol
 
+from sems_lite import native
 from sems_lite.media.codecs import AudioCodec, audio_codec
+from sems_lite.rtp.dtmf import EVENTS, TelephoneEventReceiver, TelephoneEventSender
+from sems_lite.rtp.jitter import CONCEALED, EMPTY, JitterBuffer, conceal
 from sems_lite.rtp.packet import payload_offset
+from sems_lite.rtp.rtcp import RtcpError, RtcpSession
 from sems_lite.sdp.offer_answer import NegotiatedStream
 
 log = logging.getLogger("sems_lite.rtp")
@@ -32,20 +46,37 @@ class AudioSource(Protocol):
     def read(self, nbytes: int) -> bytes | None: ...
 
 
+DtmfHandler = Callable[[str, int], None]
+
+
 class RtpStream:
     __slots__ = (
         "_buf",
         "_header",
+        "_last_pcm",
+        "clock_rate",
         "codec",
+        "dtmf_detector",
+        "dtmf_receiver",
+        "dtmf_sender",
         "frame_bytes",
+        "jitter",
+        "jitter_min_frames",
         "last_rx",
+        "last_ts",
         "latched",
         "local_port",
+        "octets_out",
+        "on_dtmf",
         "packets_in",
         "packets_out",
         "payload_type",
         "receiving",
         "remote",
+        "remote_rtcp",
+        "remote_ssrc",
+        "rtcp",
+        "rtcp_mux",
         "rtcp_sock",
         "sending",
         "sequence",
@@ -54,40 +85,78 @@ class RtpStream:
         "source",
         "ssrc",
         "talking",
+        "te_base",
         "telephone_event_pt",
         "ts_base",
     )
 
-    def __init__(self, sock: socket.socket, rtcp_sock: socket.socket, local_port: int) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        rtcp_sock: socket.socket,
+        local_port: int,
+        on_dtmf: DtmfHandler | None = None,
+        jitter_min_frames: int = 1,
+    ) -> None:
         self.sock = sock
         self.rtcp_sock = rtcp_sock
         self.local_port = local_port
+        self.on_dtmf = on_dtmf
+        self.jitter_min_frames = jitter_min_frames
         self._buf = bytearray(2048)
         self._header = bytearray(12)
+        self._last_pcm = b""
         self.ssrc = secrets.randbits(32)
         self.sequence = secrets.randbits(16)
         self.ts_base = secrets.randbits(32)
         self.codec: AudioCodec | None = None
+        self.clock_rate = 8000
         self.payload_type = 0
         self.telephone_event_pt: int | None = None
         self.frame_bytes = 320
+        self.jitter: JitterBuffer | None = None
+        self.dtmf_receiver: TelephoneEventReceiver | None = None
+        self.dtmf_detector: native.DtmfDetector | None = None
+        self.dtmf_sender: TelephoneEventSender | None = None
+        self.te_base: int | None = None
+        self.last_ts = 0
         self.remote: tuple | None = None
+        self.remote_rtcp: tuple | None = None
+        self.remote_ssrc: int | None = None
         self.latched = False
+        self.rtcp_mux = False
         self.sending = True
         self.receiving = True
         self.talking = False
         self.last_rx = 0.0
         self.packets_in = 0
         self.packets_out = 0
+        self.octets_out = 0
+        self.rtcp = RtcpSession(self.ssrc, f"sems_lite@{local_port}")
         self.sink: AudioSink | None = None
         self.source: AudioSource | None = None
 
+    # -- negotiation -----------------------------------------------------------------------
     def configure(self, negotiated: NegotiatedStream, engine_ptime_ms: int) -> None:
         """Apply an offer/answer result (initial, re-INVITE, codec change, hold)."""
-        self.codec = audio_codec(negotiated.codec)
+        codec = audio_codec(negotiated.codec)
+        rate = negotiated.codec.clock_rate
+        frame_samples = rate * engine_ptime_ms // 1000
+        if self.jitter is None or rate != self.clock_rate or codec is not self.codec:
+            self.jitter = JitterBuffer(frame_samples, rate, min_delay_frames=self.jitter_min_frames)
+            self.dtmf_receiver = TelephoneEventReceiver(rate)
+        self.codec = codec
+        self.clock_rate = rate
         self.payload_type = negotiated.payload_type
+        self.frame_bytes = frame_samples * 2
         self.telephone_event_pt = negotiated.telephone_event_pt
-        self.frame_bytes = negotiated.codec.clock_rate * engine_ptime_ms // 1000 * 2
+        if negotiated.telephone_event_pt is None:
+            # No RFC 4733 from this peer: listen for tones in the audio instead.
+            if self.dtmf_detector is None and rate in (8000, 16000):
+                self.dtmf_detector = native.DtmfDetector(rate)
+        else:
+            self.dtmf_detector = None
+        self.rtcp_mux = negotiated.rtcp_mux
         direction = negotiated.direction
         self.sending = direction in ("sendrecv", "sendonly")
         self.receiving = direction in ("sendrecv", "recvonly")
@@ -97,6 +166,7 @@ class RtpStream:
                 # A new SDP address (re-INVITE) is taken until packets show otherwise.
                 self.remote = sdp_remote
                 self.latched = False
+                self.remote_rtcp = self._rtcp_addr(sdp_remote)
         elif not self.latched:
             self.remote = None
 
@@ -107,69 +177,194 @@ class RtpStream:
             return (host, port, 0, 0)
         return (host, port)
 
+    def _rtcp_addr(self, rtp_addr: tuple) -> tuple:
+        if self.rtcp_mux:
+            return rtp_addr
+        return (rtp_addr[0], rtp_addr[1] + 1, *rtp_addr[2:])
+
+    # -- the tick --------------------------------------------------------------------------
     def receive(self, now: float) -> None:
-        """Drain the socket: decode each audio packet into the sink."""
+        """Drain the socket, then play one frame out of the jitter buffer into the sink."""
         sock = self.sock
         buf = self._buf
-        codec = self.codec
-        sink = self.sink
+        jitter = self.jitter
         pt_audio = self.payload_type
+        pt_event = self.telephone_event_pt
         for _ in range(_MAX_PACKETS_PER_TICK):
             try:
                 length, addr = sock.recvfrom_into(buf)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError:
-                # ICMP port unreachable from a previous send surfaces here; keep going.
+                # ICMP port unreachable from an earlier send surfaces here; keep going.
+                continue
+            b1 = buf[1] if length > 1 else 0
+            if self.rtcp_mux and 192 <= b1 <= 223:
+                self._take_rtcp(bytes(buf[:length]), now)
                 continue
             start, end = payload_offset(buf, length)
             if start < 0:
                 continue
-            pt = buf[1] & 0x7F
             self.last_rx = now
             self.packets_in += 1
             if addr != self.remote:
                 # Symmetric RTP: follow the source of the peer's packets.
                 self.remote = addr
+                self.remote_rtcp = self._rtcp_addr(addr)
             self.latched = True
-            if pt == pt_audio and codec is not None and sink is not None and self.receiving:
-                sink.write(codec.decode(bytes(buf[start:end])))
+            ssrc = (buf[8] << 24) | (buf[9] << 16) | (buf[10] << 8) | buf[11]
+            if ssrc != self.remote_ssrc:
+                self._new_source(ssrc)
+            pt = b1 & 0x7F
+            seq = (buf[2] << 8) | buf[3]
+            timestamp = (buf[4] << 24) | (buf[5] << 16) | (buf[6] << 8) | buf[7]
+            if pt == pt_audio and jitter is not None:
+                jitter.put(seq, timestamp, bytes(buf[start:end]), now, bool(b1 & 0x80))
+            elif pt == pt_event and self.dtmf_receiver is not None:
+                digit = self.dtmf_receiver.packet(
+                    bytes(buf[start:end]), timestamp, bool(b1 & 0x80), now
+                )
+                if digit is not None:
+                    self._dtmf(*digit)
+        if self.dtmf_receiver is not None:
+            digit = self.dtmf_receiver.expire(now)
+            if digit is not None:
+                self._dtmf(*digit)
+        if jitter is not None:
+            self._play_out(jitter)
+        self._send_rtcp(now)
 
-    def drain_rtcp(self) -> None:
-        try:
-            while True:
-                self.rtcp_sock.recv(2048)
-        except (BlockingIOError, InterruptedError):
+    def _play_out(self, jitter: JitterBuffer) -> None:
+        payload, kind = jitter.get()
+        if kind == EMPTY:
             return
-        except OSError:
-            return
+        if kind == CONCEALED:
+            if not self._last_pcm:
+                return
+            pcm = conceal(self._last_pcm, jitter.conceal_attempt)
+        else:
+            assert self.codec is not None and payload is not None
+            pcm = self.codec.decode(payload)
+            self._last_pcm = pcm
+        if self.receiving and self.sink is not None:
+            self.sink.write(pcm)
+        if self.dtmf_detector is not None:
+            for digit, duration in self.dtmf_detector.feed(pcm):
+                self._dtmf(digit, duration)
+
+    def _new_source(self, ssrc: int) -> None:
+        self.remote_ssrc = ssrc
+        if self.jitter is not None:
+            self.jitter.reset()
+        if self.dtmf_receiver is not None:
+            self.dtmf_receiver.reset()
+
+    def _dtmf(self, digit: str, duration_ms: int) -> None:
+        if self.on_dtmf is not None:
+            self.on_dtmf(digit, duration_ms)
 
     def transmit(self, tick: int) -> None:
-        """Send one frame from the source, timestamped on the tick grid."""
-        source = self.source
+        """Send one frame from the source (or an RFC 4733 event), on the tick grid."""
         remote = self.remote
-        if source is None or remote is None or not self.sending or self.codec is None:
+        if remote is None or not self.sending or self.codec is None:
             self.talking = False
             return
-        frame = source.read(self.frame_bytes)
-        if not frame:
-            self.talking = False
-            return
-        payload = self.codec.encode(frame)
         samples = self.frame_bytes >> 1
         timestamp = (self.ts_base + tick * samples) & 0xFFFFFFFF
+        sender = self.dtmf_sender
+        if sender is not None and sender.active and self.telephone_event_pt is not None:
+            self._transmit_event(sender, timestamp, remote)
+            return
+        source = self.source
+        if source is None:
+            self.talking = False
+            return
+        if getattr(source, "encoding", None) == self.codec.spec.name:
+            payload = source.read_encoded(samples)  # type: ignore[attr-defined]
+        else:
+            frame = source.read(self.frame_bytes)
+            payload = self.codec.encode(frame) if frame else None
+        if not payload:
+            self.talking = False
+            return
         marker = 0 if self.talking else 0x80
         self.talking = True
+        self._send(marker | self.payload_type, timestamp, payload, remote)
+
+    def _transmit_event(self, sender: TelephoneEventSender, timestamp: int, remote: tuple) -> None:
+        if self.te_base is None:
+            self.te_base = timestamp  # the event timestamps count from the burst's first tick
+        base = self.te_base
+        packet = sender.next_packet()
+        if not sender.active:
+            self.te_base = None
+        if packet is None:
+            return
+        payload, marker, offset = packet
+        assert self.telephone_event_pt is not None
+        event_ts = (base + offset) & 0xFFFFFFFF
+        self._send((0x80 if marker else 0) | self.telephone_event_pt, event_ts, payload, remote)
+        self.talking = False  # audio after the event starts a new talk spurt
+
+    def _send(self, b1: int, timestamp: int, payload: bytes, remote: tuple) -> None:
         header = self._header
-        _HEADER.pack_into(
-            header, 0, 0x80, marker | self.payload_type, self.sequence, timestamp, self.ssrc
-        )
+        _HEADER.pack_into(header, 0, 0x80, b1, self.sequence, timestamp, self.ssrc)
         self.sequence = (self.sequence + 1) & 0xFFFF
+        self.last_ts = timestamp
         try:
             self.sock.sendto(header + payload, remote)
             self.packets_out += 1
+            self.octets_out += len(payload)
         except OSError as exc:
             log.debug("RTP send to %s failed: %s", remote, exc)
+
+    def send_dtmf(self, digit: str, duration_ms: int = 100) -> bool:
+        """Queue an RFC 4733 digit; False if the peer did not negotiate telephone-event."""
+        if self.telephone_event_pt is None or digit.upper() not in EVENTS:
+            return False
+        if self.dtmf_sender is None:
+            self.dtmf_sender = TelephoneEventSender(self.clock_rate, self.frame_bytes >> 1)
+        self.dtmf_sender.start(digit, duration_ms)
+        return True
+
+    # -- RTCP ------------------------------------------------------------------------------
+    def _send_rtcp(self, now: float) -> None:
+        if self.remote_rtcp is None:
+            return
+        data = self.rtcp.poll(
+            now,
+            time.time(),
+            self.packets_out,
+            self.octets_out,
+            self.last_ts,  # within a tick of now: close enough for the SR's RTP time
+            self.jitter,
+            self.remote_ssrc,
+        )
+        if data is None:
+            return
+        sock = self.sock if self.rtcp_mux else self.rtcp_sock
+        try:
+            sock.sendto(data, self.remote_rtcp)
+        except OSError as exc:
+            log.debug("RTCP send to %s failed: %s", self.remote_rtcp, exc)
+
+    def drain_rtcp(self) -> None:
+        """Readable RTCP socket (non-muxed): take the peer's reports."""
+        for _ in range(_MAX_PACKETS_PER_TICK):
+            try:
+                data, addr = self.rtcp_sock.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            self.remote_rtcp = addr
+            self._take_rtcp(data, time.monotonic())
+
+    def _take_rtcp(self, data: bytes, now: float) -> None:
+        try:
+            self.rtcp.receive(data, now)
+        except RtcpError as exc:
+            log.debug("bad RTCP packet: %s", exc)
 
     def close(self) -> None:
         self.sock.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import pickle
 import textwrap
 from pathlib import Path
@@ -51,11 +52,24 @@ def test_default_file_parses_to_documented_values() -> None:
     assert cfg.codecs == ("PCMU", "PCMA", "telephone-event")
     assert (cfg.limits.max_calls, cfg.limits.retry_after) == (100, 5)
     assert cfg.log_level == "info"
-    # Only modules that exist today may be listed in the shipped file.
-    assert dict(cfg.apps) == {"echo": "apps.echo"}
-    assert [(r.kind, r.values, r.app) for r in cfg.routing] == [("user", ("echo",), "echo")]
+    # Only modules that exist may be listed in the shipped file.
+    assert dict(cfg.apps) == {
+        "echo": "apps.echo",
+        "announcement": "apps.announcement",
+        "early_announce": "apps.early_announce",
+        "precoded_announce": "apps.precoded_announce",
+    }
+    for module in cfg.apps.values():
+        assert importlib.util.find_spec(module) is not None, module
+    assert [(r.kind, r.values, r.app) for r in cfg.routing] == [
+        ("user", ("echo",), "echo"),
+        ("user", ("announcement", "announce"), "announcement"),
+        ("user", ("early",), "early_announce"),
+        ("user", ("precoded",), "precoded_announce"),
+    ]
     assert cfg.default_app is None
-    assert dict(cfg.app_config) == {}
+    assert cfg.app_config["announcement"]["default_announce"] == "prompts/default.wav"
+    assert (DEFAULT_FILE.parent / "prompts" / "default.wav").is_file()
 
 
 def test_empty_text_gives_defaults_without_rules() -> None:
@@ -222,7 +236,7 @@ def test_error_attributes_and_pickling() -> None:
         (
             "codecs: [PCMU, G729x]\n",
             "x.yaml:1: codecs[1]: unknown codec 'G729x' "
-            "(expected one of: PCMU, PCMA, telephone-event)",
+            "(expected one of: PCMU, PCMA, L16, telephone-event)",
         ),
         ("codecs: [PCMU, pcmu]\n", "x.yaml:1: codecs[1]: 'PCMU' is listed twice"),
         (
