@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from sems_lite.sip.message import Request, parse_message
 
+from sems_lite.sip.message import Request, parse_message
 from sems_lite.sip.replies import make_response
 from sems_lite.sip.transaction import (
     T1,
