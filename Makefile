@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 TEST_PACKAGES := sip-tester baresip sox
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format test-tools check-config clean
+.PHONY: run test lint format test-tools check-config native native-check bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,19 @@ format: $(VENV)/.test-installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# The C kernels: (re)build the cffi extension in place; run the plain-C unit tests.
+native: $(VENV)/.installed
+	SEMS_LITE_PROFILE=$(PROFILE) $(PY) -m pip install -q -e .
+
+native-check:
+	$(MAKE) -C native check OPT=$(if $(filter server,$(PROFILE)),-O3,-Os)
+
+# Benchmarks (not tests): kernel cost per frame, RTP send-time jitter. See bench/README.md.
+bench: $(VENV)/.installed
+	$(PY) bench/kernels.py
+	$(PY) bench/send_jitter.py --calls 1,200
+
 clean:
+	$(MAKE) -C native clean
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -prune -exec rm -rf {} +

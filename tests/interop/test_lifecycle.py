@@ -1,5 +1,5 @@
-"""Start, reload and stop: SIGHUP reloads the file (a broken one is refused), SIGTERM BYEs
-the calls in progress and exits 0, and a bad config file stops the box before it starts."""
+"""Reload and start-up checks: SIGHUP reloads the file (a broken one is refused), and a bad
+config file stops the box before it starts. (SIGTERM with calls up: test_call_control.)"""
 
 from __future__ import annotations
 
@@ -76,19 +76,6 @@ def test_sighup_reloads_routing_and_keeps_old_config_on_error(box) -> None:
     reply = options_ping(b.host, b.port)
     assert reply is not None and reply.status == 200
     assert invite_status(b, "other") == 200
-
-
-def test_sigterm_sends_bye_to_calls_and_exits_zero(box, start_sipp) -> None:
-    b = box()
-    sipp = start_sipp("uac_wait_bye.xml", b.target, keys={"rtp_port": 40000 + b.port % 1000})
-    sipp.wait_log("ACKED", timeout=10)
-    b.proc.send_signal(signal.SIGTERM)
-    result = sipp.wait(15)
-    assert result.returncode == 0, sipp.describe()
-    assert "BYE" in sipp.logs()
-    b.proc.wait(10)
-    assert b.proc.returncode == 0
-    assert "server shutting down" in b.log()
 
 
 @pytest.mark.parametrize(

@@ -187,6 +187,9 @@ def test_rfc4475_torture_messages(box):
     failures = []
     for case in cases:
         problem, msgs, _sent = _run_case(case, box_addr)
+        # The results table (shown with `pytest -s`): file, expectation, what came back.
+        answers = ", ".join(m.start_line for m in msgs) or "nothing (dropped)"
+        print(f"RFC4475 | {case.name} | {case.expectation.text} | {answers}")
         if problem:
             got = ", ".join(m.start_line for m in msgs) or "nothing"
             failures.append(

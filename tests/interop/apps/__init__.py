@@ -1,0 +1,1 @@
+"""Test-only apps the box under test loads as `tests.interop.apps.<name>` (cwd = repo root)."""
