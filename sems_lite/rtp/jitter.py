@@ -40,8 +40,9 @@ the engine tick). SSRC changes are the stream's business: it calls `reset()`.
 
 from __future__ import annotations
 
-from sems_lite import native
 from typing import Any
+
+from sems_lite import native
 
 FRAME = 0
 CONCEALED = 1
