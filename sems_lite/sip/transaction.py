@@ -63,37 +63,24 @@ def invite_key_for_cancel(cancel: Request) -> tuple[str, ...]:
     return (*key[:-1], "INVITE")
 
 
-class ServerTransaction:
-    """Common part of the server transactions: remembers and resends the last response."""
+class _Transaction:
+    """What every transaction has: a key, a state, named timers, and termination."""
 
-    __slots__ = (
-        "_timers",
-        "key",
-        "last_response",
-        "on_terminated",
-        "reliable",
-        "request",
-        "send",
-        "state",
-        "timer_handles",
-    )
+    __slots__ = ("_timers", "key", "on_terminated", "reliable", "send", "state", "timer_handles")
 
     def __init__(
         self,
         key: tuple[str, ...],
-        request: Request,
         send: Callable[[bytes], None],
         timers: TimerService,
         reliable: bool,
-        on_terminated: Callable[[ServerTransaction], None],
+        on_terminated: Callable[[Any], None],
     ) -> None:
         self.key = key
-        self.request = request
         self.send = send
         self._timers = timers
         self.reliable = reliable
         self.on_terminated = on_terminated
-        self.last_response: bytes | None = None
         self.state = State.TRYING
         self.timer_handles: dict[str, Cancellable] = {}
 
@@ -115,6 +102,29 @@ class ServerTransaction:
         self.timer_handles.clear()
         self.on_terminated(self)
 
+    def abort(self) -> None:
+        """Forget the transaction without sending anything (server shutdown)."""
+        self._terminate()
+
+
+class ServerTransaction(_Transaction):
+    """Common part of the server transactions: remembers and resends the last response."""
+
+    __slots__ = ("last_response", "request")
+
+    def __init__(
+        self,
+        key: tuple[str, ...],
+        request: Request,
+        send: Callable[[bytes], None],
+        timers: TimerService,
+        reliable: bool,
+        on_terminated: Callable[[ServerTransaction], None],
+    ) -> None:
+        super().__init__(key, send, timers, reliable, on_terminated)
+        self.request = request
+        self.last_response: bytes | None = None
+
     def _transmit(self, response: Response) -> None:
         data = response.serialize()
         self.last_response = data
@@ -123,10 +133,6 @@ class ServerTransaction:
     @property
     def final_sent(self) -> bool:
         return self.state not in (State.TRYING, State.PROCEEDING)
-
-    def abort(self) -> None:
-        """Forget the transaction without sending anything (server shutdown)."""
-        self._terminate()
 
 
 class InviteServerTransaction(ServerTransaction):
@@ -253,7 +259,7 @@ class NonInviteServerTransaction(ServerTransaction):
         self._start("J", 0.0 if self.reliable else 64 * T1, self._terminate)
 
 
-class NonInviteClientTransaction:
+class NonInviteClientTransaction(_Transaction):
     """RFC 3261 §17.1.2, for the requests the box sends (BYE, later INFO, NOTIFY...).
 
     | state      | event          | action                               | next       |
@@ -266,17 +272,7 @@ class NonInviteClientTransaction:
     | completed  | timer K        |                                      | terminated |
     """
 
-    __slots__ = (
-        "_timers",
-        "data",
-        "key",
-        "on_response",
-        "on_terminated",
-        "reliable",
-        "send",
-        "state",
-        "timer_handles",
-    )
+    __slots__ = ("data", "on_response")
 
     def __init__(
         self,
@@ -288,28 +284,23 @@ class NonInviteClientTransaction:
         on_terminated: Callable[[NonInviteClientTransaction], None],
     ) -> None:
         via = request.vias[0]
-        self.key = ("client", via.branch or "", request.method)
-        self.send = send
-        self._timers = timers
-        self.reliable = reliable
+        key = ("client", via.branch or "", request.method)
+        super().__init__(key, send, timers, reliable, on_terminated)
         self.on_response = on_response
-        self.on_terminated = on_terminated
-        self.state = State.TRYING
-        self.timer_handles: dict[str, Cancellable] = {}
         self.data = request.serialize()
 
     def start(self) -> None:
         self.send(self.data)
         if not self.reliable:
-            self.timer_handles["E"] = self._timers.call_later(T1, self._timer_e, T1)
-        self.timer_handles["F"] = self._timers.call_later(64 * T1, self._timer_f)
+            self._start("E", T1, self._timer_e, T1)
+        self._start("F", 64 * T1, self._timer_f)
 
     def _timer_e(self, interval: float) -> None:
         if self.state not in (State.TRYING, State.PROCEEDING):
             return
         self.send(self.data)
         interval = T2 if self.state is State.PROCEEDING else min(2 * interval, T2)
-        self.timer_handles["E"] = self._timers.call_later(interval, self._timer_e, interval)
+        self._start("E", interval, self._timer_e, interval)
 
     def _timer_f(self) -> None:
         if self.state in (State.TRYING, State.PROCEEDING):
@@ -323,23 +314,7 @@ class NonInviteClientTransaction:
             self.state = State.PROCEEDING
             return
         self.state = State.COMPLETED
-        for name in ("E", "F"):
-            handle = self.timer_handles.pop(name, None)
-            if handle is not None:
-                handle.cancel()
+        self._stop("E")
+        self._stop("F")
         self.on_response(response)
-        self.timer_handles["K"] = self._timers.call_later(
-            0.0 if self.reliable else T4, self._terminate
-        )
-
-    def _terminate(self) -> None:
-        if self.state is State.TERMINATED:
-            return
-        self.state = State.TERMINATED
-        for handle in self.timer_handles.values():
-            handle.cancel()
-        self.timer_handles.clear()
-        self.on_terminated(self)
-
-    def abort(self) -> None:
-        self._terminate()
+        self._start("K", 0.0 if self.reliable else T4, self._terminate)
