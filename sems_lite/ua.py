@@ -54,6 +54,7 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
 ACCEPT = "application/sdp"
 SUPPORTED = ""  # no SIP extensions yet (100rel, timer come later)
 KNOWN_UNSERVED = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER"})
+DTMF_BODIES = (ACCEPT, "application/dtmf-relay", "application/dtmf")
 DIALOG_ONLY = frozenset({"BYE", "INFO", "UPDATE", "PRACK"})
 SHUTDOWN_GRACE = 4.0  # seconds to wait for BYE answers when stopping
 
@@ -172,7 +173,8 @@ class UserAgent:
             return
         dest = self.response_peer(req, peer)
         txn = self._new_server_txn(key, req, dest)
-        rejection = check_request(req, accept=(ACCEPT,))
+        accept = DTMF_BODIES if req.method == "INFO" else (ACCEPT,)
+        rejection = check_request(req, accept=accept)
         if rejection is not None:
             txn.respond(
                 make_response(
