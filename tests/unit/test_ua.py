@@ -281,3 +281,18 @@ def test_unparsable_request_gets_400_and_garbage_is_dropped(ua) -> None:
     assert len(net.sent) == 1 and net.sent[0][0].startswith(b"SIP/2.0 400 ")
     agent.receive(b"\x00\xffnot sip at all", PEER)
     assert len(net.sent) == 1
+
+
+def test_reinvite_codec_change_reconfigures_the_stream(ua) -> None:
+    agent, net, _loop = ua
+    agent.receive(request("INVITE", body=SDP), PEER)
+    tag = to_tag_of(net.responses()[-1])
+    agent.receive(request("ACK", to_tag=tag, branch="z9hG4bK-a"), PEER)
+    call = next(iter(agent.calls.values()))
+    assert call.stream.codec is not None and call.stream.codec.spec.name == "PCMU"
+    pcma = SDP.replace(b"0 101", b"8 101")
+    agent.receive(request("INVITE", to_tag=tag, cseq=2, branch="z9hG4bK-r", body=pcma), PEER)
+    answer = net.responses()[-1]
+    assert answer.status == 200 and b"m=audio" in answer.body
+    assert b" RTP/AVP 8" in answer.body
+    assert call.stream.codec.spec.name == "PCMA" and call.stream.payload_type == 8
