@@ -212,6 +212,11 @@ class Call:
         """The audio sample rate of the call (8000 until a codec is negotiated)."""
         return self.negotiated.codec.clock_rate if self.negotiated else 8000
 
+    @property
+    def media_tick(self) -> int:
+        """The media engine's tick number: lets a room mix once per tick for everyone."""
+        return self.ua.engine.tick_index
+
     def progress(self) -> None:
         """183 Session Progress with our SDP: media flows before the call is answered."""
         if self.state is not CallState.INCOMING or self.invite_txn is None:
