@@ -77,9 +77,10 @@ def rtp_range_for_worker(size: int = 100, host: str = "127.0.0.1") -> tuple[int,
     machine) it moves up in steps of 16 ranges, so up to 16 workers never overlap.
     """
     k = worker_index()
-    low = 20000 + k * size
-    while low + size <= 32000:
+    preferred = range(20000 + k * size, 32000 - size + 1, 16 * size)
+    # Then any other slice: other sessions on the machine may hold the preferred ones.
+    others = range(20000, 32000 - size + 1, size)
+    for low in [*preferred, *others]:
         if all(_bindable(host, p, socket.SOCK_DGRAM) for p in (low, low + 1, low + 2)):
             return low, low + size - 1
-        low += 16 * size
     raise RuntimeError("no free RTP port range between 20000 and 32000")
