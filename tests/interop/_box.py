@@ -127,11 +127,13 @@ def start_box(
     config: dict[str, Any] | None = None,
     listen: list[str] | None = None,
     ready_timeout: float = READY_TIMEOUT,
+    env: dict[str, str] | None = None,
 ) -> Box:
     """Write the config, start the box and wait until it answers OPTIONS with 200.
 
     `listen` entries go to both the file and --listen flags; by default the box listens
     on host:port for UDP and TCP (the flag without a transport prefix means both).
+    `env` adds to (or overrides) the inherited environment, e.g. {"SEMS_LITE_NATIVE": "0"}.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     flags = listen or [host_port(host, port)]
@@ -146,14 +148,15 @@ def start_box(
     for entry in flags:
         cmd += ["--listen", entry]
     cmd += ["--rtp-ports", f"{low}-{high}", "--log-level", "debug"]
-    (workdir / "box.cmd").write_text(" ".join(cmd) + "\n")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    extra_env = " ".join(f"{k}={v}" for k, v in (env or {}).items())
+    (workdir / "box.cmd").write_text((extra_env + " " if extra_env else "") + " ".join(cmd) + "\n")
+    full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     with (
         open(workdir / "box.stderr.log", "wb") as err,
         open(workdir / "box.stdout.log", "wb") as out,
     ):
         proc = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env
+            cmd, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=full_env
         )
     box = Box(proc, host, port, rtp_ports, workdir, cfg)
     try:
