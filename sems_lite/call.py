@@ -68,6 +68,7 @@ class Call:
         "dead_rtp_timeout",
         "dialog",
         "end_reason",
+        "final_status",
         "held",
         "id",
         "invite",
@@ -120,6 +121,7 @@ class Call:
         self.end_reason = ""
         self._timers: list[TimerHandle] = []
         self.media_on = False
+        self.final_status = 0  # the final response code we sent to the INVITE
         stream.on_dtmf = self._on_dtmf
 
     # -- what apps use ---------------------------------------------------------------------
@@ -358,6 +360,8 @@ class Call:
 
     def _respond_invite(self, status: int, reason: str | None = None, body: bytes = b"") -> None:
         assert self.invite_txn is not None
+        if status >= 200:
+            self.final_status = status
         headers = [("Contact", self.dialog.local_contact)] if 100 < status < 300 else []
         headers += self.ua.server_headers()
         resp = make_response(

@@ -25,6 +25,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--rtp-ports", metavar="LOW-HIGH", help="RTP port range")
     run.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning, error")
+    run.add_argument("--control", metavar="HOST:PORT", help="control interface address, or off")
+    sub.add_parser(
+        "ctl", help="talk to a running box: status, calls, hangup ID, drain", add_help=False
+    )
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file")
     return parser
@@ -38,6 +42,11 @@ def _version_text() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["ctl"]:
+        from sems_lite import ctl
+
+        return ctl.main(argv[1:])
     args = _parser().parse_args(argv)
     if args.version:
         print(_version_text())
@@ -71,7 +80,11 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         server = build(
-            args.config, listen=args.listen, rtp_ports=args.rtp_ports, log_level=args.log_level
+            args.config,
+            listen=args.listen,
+            rtp_ports=args.rtp_ports,
+            log_level=args.log_level,
+            control=args.control,
         )
     except (ConfigError, AppError) as exc:
         print(f"sems-lite: {exc}", file=sys.stderr)

@@ -65,10 +65,12 @@ _TOP_KEYS = (
     "routing",
     "default_app",
     "app_config",
+    "control",
 )
 _SIP_KEYS = ("listen", "user_agent", "public_address")
 _RTP_KEYS = ("ports", "ptime", "dead_rtp_timeout")
 _LIMITS_KEYS = ("max_calls", "retry_after")
+_CONTROL_KEYS = ("listen", "token")
 _RULE_KEYS = (*RULE_KINDS, "value", "app")
 
 # transport:host:port with an optional transport; IPv6 hosts must be bracketed.
@@ -126,6 +128,13 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class ControlConfig:
+    host: str | None  # None: no control interface
+    port: int
+    token: str | None  # required when host is not loopback
+
+
+@dataclass(frozen=True)
 class Rule:
     kind: str  # one of RULE_KINDS
     values: tuple[str, ...]  # users; lower-cased domains; (pattern,); (header,); (param,)
@@ -145,6 +154,7 @@ class Config:
     routing: tuple[Rule, ...]
     default_app: str | None
     app_config: Mapping[str, Mapping[str, Any]]  # app name -> read-only free mapping
+    control: ControlConfig = ControlConfig(None, 0, None)
 
 
 # --- value validators: raise ValueError(problem); the caller knows the location ---------
@@ -186,6 +196,18 @@ def _parse_listen(text: str) -> tuple[ListenAddress, ...]:
     if not 1 <= port <= _MAX_PORT:
         raise ValueError(f"{text!r}: port {port} is outside 1..{_MAX_PORT}")
     return tuple(ListenAddress(t, host, port) for t in transports)
+
+
+def _parse_control_listen(text: str) -> tuple[str, int]:
+    """'HOST:PORT' for the control interface (IPv6 in brackets)."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not HOST:PORT")
+    return _parse_host(host), int(port)
+
+
+def _is_loopback(host: str) -> bool:
+    return host == "localhost" or ipaddress.ip_address(host).is_loopback
 
 
 def _parse_port_range(text: str) -> tuple[int, int]:
@@ -387,6 +409,7 @@ class _Walker:
         if "default_app" in top and not self.is_null(top["default_app"][1]):
             default_app = self.app_ref(top["default_app"][1], "default_app")
         app_config = self.app_config(top.get("app_config"))
+        control = self.control(top.get("control"))
         return Config(
             path=self.file,
             sip=sip,
@@ -398,7 +421,24 @@ class _Walker:
             routing=routing,
             default_app=default_app,
             app_config=app_config,
+            control=control,
         )
+
+    def control(self, entry: tuple[Node, Node] | None) -> ControlConfig:
+        m = self.mapping(entry and entry[1], "control", _CONTROL_KEYS)
+        host, port, token = None, 0, None
+        if "token" in m and not self.is_null(m["token"][1]):
+            token = self.nonempty_string(m["token"][1], "control.token")
+        if "listen" in m and not self.is_null(m["listen"][1]):
+            node = m["listen"][1]
+            host, port = self.checked(
+                node, "control.listen", _parse_control_listen, self.string(node, "control.listen")
+            )
+            if not _is_loopback(host) and token is None:
+                raise self.fail(
+                    node, "control.listen", f"{host} is not loopback: set control.token too"
+                )
+        return ControlConfig(host, port, token)
 
     def sip(self, entry: tuple[Node, Node] | None) -> SipConfig:
         m = self.mapping(entry and entry[1], "sip", _SIP_KEYS)
@@ -653,9 +693,22 @@ def apply_overrides(
     listen: list[str] | None = None,
     rtp_ports: str | None = None,
     log_level: str | None = None,
+    control: str | None = None,
 ) -> Config:
-    """Command-line flags win over the file. 'ADDR:PORT' without transport is udp+tcp."""
-    sip, rtp, level = cfg.sip, cfg.rtp, cfg.log_level
+    """Command-line flags win over the file. 'ADDR:PORT' without transport is udp+tcp;
+    `control` is HOST:PORT or 'off'."""
+    sip, rtp, level, ctl = cfg.sip, cfg.rtp, cfg.log_level, cfg.control
+    if control is not None:
+        if control == "off":
+            ctl = ControlConfig(None, 0, None)
+        else:
+            try:
+                host, port = _parse_control_listen(control)
+            except ValueError as exc:
+                raise ConfigError(_CLI, None, "--control", str(exc)) from None
+            if not _is_loopback(host) and cfg.control.token is None:
+                raise ConfigError(_CLI, None, "--control", "not loopback: set control.token")
+            ctl = ControlConfig(host, port, cfg.control.token)
     if listen is not None:
         addrs: list[ListenAddress] = []
         if not listen:
@@ -681,4 +734,4 @@ def apply_overrides(
             level = _parse_log_level(log_level)
         except ValueError as exc:
             raise ConfigError(_CLI, None, "--log-level", str(exc)) from None
-    return replace(cfg, sip=sip, rtp=rtp, log_level=level)
+    return replace(cfg, sip=sip, rtp=rtp, log_level=level, control=ctl)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 
@@ -29,6 +30,7 @@ class Server:
             self.loop, config, self.transports, self.engine, self.ports, Router(config), self.apps
         )
         self.exit_code = 0
+        self.control = None
 
     def _receive(self, data: bytes, peer) -> None:
         self.ua.receive(data, peer)
@@ -47,15 +49,37 @@ class Server:
             self.config.limits.max_calls,
             ", ".join(self.config.apps),
         )
+        if self.config.control.host:
+            self._start_control()
         self.loop.add_signal_handler(signal.SIGINT, self.shutdown)
         self.loop.add_signal_handler(signal.SIGTERM, self.shutdown)
         self.loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+    def _start_control(self) -> None:
+        # Imported only when configured: a router without the control interface saves it.
+        from sems_lite import status
+        from sems_lite.control import ControlServer
+
+        ctl = self.config.control
+        assert ctl.host is not None
+        self.control = ControlServer(self.loop, ctl.host, ctl.port, token=ctl.token)
+        status.register(self.control, self)
+        self.control.start()
+        log.info("control interface on http://%s:%d/", ctl.host, self.control.port)
+
+    def set_max_calls(self, max_calls: int) -> None:
+        limits = dataclasses.replace(self.config.limits, max_calls=max_calls)
+        self.config = dataclasses.replace(self.config, limits=limits)
+        self.ua.reconfigure(self.config, self.ua.router)
+        log.info("limits: max_calls set to %d", max_calls)
 
     def run(self) -> int:
         self.start()
         try:
             self.loop.run_forever()
         finally:
+            if self.control is not None:
+                self.control.close()
             self.transports.close()
             self.loop.close()
         return self.exit_code
@@ -68,7 +92,7 @@ class Server:
         log.info("stopping: %d call(s) in progress get BYE", len(self.ua.calls))
         self.ua.drain_and_stop(self.loop.stop)
 
-    def reload(self) -> None:
+    def reload(self) -> bool:
         try:
             config = load_config(self.config.path)
             config = apply_overrides(config, **self.overrides)  # type: ignore[arg-type]
@@ -77,12 +101,13 @@ class Server:
             self.apps.check_importable()
         except Exception as exc:  # ConfigError, AppError: keep the old config
             log.error("reload failed, keeping the running config: %s", exc)
-            return
+            return False
         if config.sip.listen != self.config.sip.listen or config.rtp != self.config.rtp:
             log.warning("reload: listen addresses and RTP settings change on restart only")
         self.config = config
         self.ua.reconfigure(config, router)
         log.info("configuration reloaded from %s", config.path)
+        return True
 
 
 def build(path: str, **overrides: object) -> Server:

@@ -86,6 +86,11 @@ class UserAgent:
         self.draining = False
         self.on_idle: Callable[[], None] | None = None  # called when draining and no calls
         self.stats: dict[str, int] = {"requests": 0, "responses": 0, "parse_errors": 0}
+        # Counters for /metrics: requests by method, responses sent by code, calls by result.
+        self.request_counts: dict[str, int] = {}
+        self.response_counts: dict[int, int] = {}
+        self.call_results: dict[tuple[str, int], int] = {}
+        self.rtp_totals = {"packets_in": 0, "packets_out": 0, "octets_out": 0}
         self._dead_rtp_timer = loop.call_later(1.0, self._check_dead_rtp)
 
     def reconfigure(self, config: Config, router: Router) -> None:
@@ -107,6 +112,12 @@ class UserAgent:
             self._on_response(msg)
             return
         self.stats["requests"] += 1
+        method = (
+            msg.method
+            if len(self.request_counts) < 64 or msg.method in self.request_counts
+            else "other"
+        )
+        self.request_counts[method] = self.request_counts.get(method, 0) + 1
         try:
             self._stamp_via(msg, peer)
             self._on_request(msg, peer)
@@ -195,6 +206,8 @@ class UserAgent:
 
     def _new_server_txn(self, key: tuple[str, ...], req: Request, dest: Peer) -> ServerTransaction:
         def send(data: bytes) -> None:
+            code = int(data[8:11]) if data[8:11].isdigit() else 0
+            self.response_counts[code] = self.response_counts.get(code, 0) + 1
             self.transports.send(data, dest)
 
         txn: ServerTransaction
@@ -408,6 +421,12 @@ class UserAgent:
 
     def call_ended(self, call: Call) -> None:
         self.media_stopped(call)
+        totals = self.rtp_totals
+        totals["packets_in"] += call.stream.packets_in
+        totals["packets_out"] += call.stream.packets_out
+        totals["octets_out"] += call.stream.octets_out
+        key = (call.app_name, call.final_status)
+        self.call_results[key] = self.call_results.get(key, 0) + 1
         self.calls.pop(call.id, None)
         if self.dialogs.get(call.dialog.id) is call:
             del self.dialogs[call.dialog.id]
