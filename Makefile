@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 TEST_PACKAGES := sip-tester baresip sox
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format test-tools check-config native native-check bench clean
+.PHONY: run test lint format test-tools check-config native native-check bench fuzz clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,7 +62,15 @@ bench: $(VENV)/.installed
 	$(PY) bench/kernels.py
 	$(PY) bench/send_jitter.py --calls 1,200
 
+# Coverage-guided fuzzing of the SIP and RTP/RTCP/SDP parsers (bounded). See fuzz/README.md.
+FUZZ_SECONDS ?= 60
+fuzz: $(VENV)/.test-installed
+	$(PY) -m pip install -q atheris || echo "atheris unavailable: the targets fall back to a mutation loop"
+	$(PY) fuzz/fuzz_sip.py -max_total_time=$(FUZZ_SECONDS) fuzz/corpus/sip
+	$(PY) fuzz/fuzz_rtp.py -max_total_time=$(FUZZ_SECONDS) fuzz/corpus/rtp
+
 clean:
 	$(MAKE) -C native clean
+	rm -rf fuzz/work fuzz/crashes
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -174,7 +174,17 @@ class UserAgent:
         return Peer("udp", host, port, peer.listener)
 
     def _on_request(self, req: Request, peer: Peer) -> None:
-        key = server_key(req)
+        try:
+            key = server_key(req)
+        except (ValueError, IndexError):
+            # No usable Via (or CSeq/From for RFC 2543 matching): no transaction can be
+            # formed; answer once, statelessly, to where the datagram came from.
+            if req.method != "ACK":
+                rejection = check_request(req)
+                status, reason = (rejection.status, rejection.reason) if rejection else (400, "")
+                resp = make_response(req, status, reason or "Bad Request - Missing Via")
+                self.transports.send(resp.serialize(), peer)
+            return
         txn = self.server_txns.get(key)
         if txn is not None:
             txn.receive_request(req)  # retransmission, or ACK to a non-2xx final

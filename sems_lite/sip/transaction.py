@@ -16,6 +16,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, Protocol
 
+from sems_lite.sip.errors import SipParseError
 from sems_lite.sip.message import Request, Response
 
 T1 = 0.5  # RTT estimate
@@ -48,7 +49,10 @@ def server_key(req: Request) -> tuple[str, ...]:
     ACK matches the INVITE it acknowledges (for non-2xx finals), CANCEL gets its own key.
     Requests from RFC 2543 peers (no magic cookie) fall back to the old matching rules.
     """
-    via = req.vias[0]
+    vias = req.vias
+    if not vias:
+        raise SipParseError("Missing Via header")
+    via = vias[0]
     method = "INVITE" if req.method == "ACK" else req.method
     branch = via.branch or ""
     if branch.startswith(MAGIC_COOKIE):
