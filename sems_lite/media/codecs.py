@@ -10,6 +10,7 @@ GSM...) register here when their library is found.
 from __future__ import annotations
 
 import sys
+import warnings
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,8 +41,39 @@ def _identity(data: bytes) -> bytes:
 # L16 is big-endian on the wire; only little-endian hosts need the swap.
 _to_network = _swap16 if sys.byteorder == "little" else _identity
 
-PCMU = AudioCodec(CodecSpec("PCMU", 8000, 0), native.ulaw_encode, native.ulaw_decode, 1)
-PCMA = AudioCodec(CodecSpec("PCMA", 8000, 8), native.alaw_encode, native.alaw_decode, 1)
+
+
+def _g711() -> tuple[Callable[[bytes], bytes], ...]:
+    """The cheapest identical G.711: audioop's (C, ~0.2-0.7 µs a frame) where it exists, as
+    its call costs less than the cffi wrapper's (~1 µs); the C kernels where it does not
+    (OpenWRT, Python 3.13+ without audioop-lts). Both give the same bytes
+    (tests/unit/test_native_props.py); bench/kernels.py has the figures."""
+    try:
+        with warnings.catch_warnings():
+            # Deprecated in 3.11-3.12, provided by audioop-lts from 3.13: both are fine here.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import audioop
+    except ImportError:
+        return native.ulaw_encode, native.ulaw_decode, native.alaw_encode, native.alaw_decode
+
+    def ulaw_encode(pcm: bytes) -> bytes:
+        return audioop.lin2ulaw(pcm, 2)
+
+    def ulaw_decode(data: bytes) -> bytes:
+        return audioop.ulaw2lin(data, 2)
+
+    def alaw_encode(pcm: bytes) -> bytes:
+        return audioop.lin2alaw(pcm, 2)
+
+    def alaw_decode(data: bytes) -> bytes:
+        return audioop.alaw2lin(data, 2)
+
+    return ulaw_encode, ulaw_decode, alaw_encode, alaw_decode
+
+
+_ULAW_ENC, _ULAW_DEC, _ALAW_ENC, _ALAW_DEC = _g711()
+PCMU = AudioCodec(CodecSpec("PCMU", 8000, 0), _ULAW_ENC, _ULAW_DEC, 1)
+PCMA = AudioCodec(CodecSpec("PCMA", 8000, 8), _ALAW_ENC, _ALAW_DEC, 1)
 L16_8K = AudioCodec(CodecSpec("L16", 8000, None), _to_network, _to_network, 2)
 L16_16K = AudioCodec(CodecSpec("L16", 16000, None), _to_network, _to_network, 2)
 TELEPHONE_EVENT = CodecSpec("telephone-event", 8000, None, fmtp="0-16")
