@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import random
 import re
 import struct
@@ -22,6 +23,7 @@ import pytest
 from . import _audio, _rtp
 from ._calls import call_length_ms, media_of, rtp_socket, signal_payloads
 from ._relay import PTIME, Impairment, LossyRelay, send_schedule
+from ._sipp import scenario_variant
 
 pytestmark = pytest.mark.interop
 
@@ -352,3 +354,26 @@ def test_inband_digits_exact_through_lossy_relay(box, start_sipp, tmp_path):
         f"sent {INBAND_DIGITS!r}, app got {got}; dropped frames {lost}"
     )
     assert logged == got
+
+
+# --- sipp's own RFC 2833 captures -----------------------------------------------------------
+
+SIPP_PCAPS = Path("/usr/share/sip-tester")
+
+
+def test_sipp_plays_its_rfc2833_captures(box, start_sipp, tmp_path):
+    """sipp itself sends telephone-event: its shipped captures for 1, 5 and 9 (pcap play
+    needs raw sockets, so root)."""
+    if not (SIPP_PCAPS / "dtmf_2833_1.pcap").is_file():
+        pytest.skip(f"sipp's DTMF captures are not in {SIPP_PCAPS}")
+    if os.geteuid() != 0:
+        pytest.skip("sipp's pcap play needs raw sockets (root)")
+    out = tmp_path / "digits.txt"
+    b = box(collect_config(out))
+    # sipp does not expand keywords in exec attributes: write the folder into a copy.
+    scenario = scenario_variant("dtmf_sipp_pcap", tmp_path, {"[pcap_dir]": str(SIPP_PCAPS)})
+    sipp = start_sipp(scenario, b.target, service="dtmf")
+    result = sipp.wait()
+    assert result.returncode == 0, f"sipp call failed\n{sipp.describe()}"
+    got = [digit for digit, _ms in read_digits(out)]
+    assert got == ["1", "5", "9"], f"app got {got}\n{b.log()[-3000:]}"
