@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 TEST_PACKAGES := sip-tester baresip sox
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format test-tools check-config native native-check bench fuzz clean
+.PHONY: run test lint format test-tools check-config native native-check bench fuzz cross cross-all clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,17 @@ native: $(VENV)/.installed
 native-check:
 	$(MAKE) -C native check OPT=$(if $(filter server,$(PROFILE)),-O3,-Os)
 
+# Cross builds for OpenWRT boards (boards/*.board): kernels as a .so + static C tests run
+# under qemu-user, dependencies checked. BOARD=ath79-mips_24kc etc.; CC= overrides zig.
+BOARD ?= x86-64
+cross: $(VENV)/.installed
+	VENV=$(VENV) sh boards/install-toolchain.sh
+	$(MAKE) -f boards/cross.mk BOARD=$(BOARD) VENV=$(VENV) PROFILE=$(PROFILE) cross
+
+cross-all: $(VENV)/.installed
+	VENV=$(VENV) sh boards/install-toolchain.sh
+	$(MAKE) -f boards/cross.mk VENV=$(VENV) PROFILE=$(PROFILE) cross-all
+
 # Benchmarks (not tests): kernel cost per frame, RTP send-time jitter. See bench/README.md.
 bench: $(VENV)/.installed
 	$(PY) bench/kernels.py
@@ -71,6 +82,6 @@ fuzz: $(VENV)/.test-installed
 
 clean:
 	$(MAKE) -C native clean
-	rm -rf fuzz/work fuzz/crashes
+	rm -rf fuzz/work fuzz/crashes build
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -prune -exec rm -rf {} +

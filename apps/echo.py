@@ -16,8 +16,10 @@ ECHO_BUFFER_FRAMES = 3
 
 
 class Echo:
-    # Echo plays each packet out on the next tick: the echo buffer absorbs the jitter.
+    # Echo plays each packet out on the next tick and never lets the jitter buffer grow:
+    # the caller hears itself at most one frame late; a burst costs a frame, not latency.
     jitter_min_frames = 0
+    jitter_max_frames = 0
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.answer_delay = float(config.get("answer_delay", 0) or 0)

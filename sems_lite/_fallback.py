@@ -5,7 +5,9 @@ Rules this module keeps:
   where audioop computes the same thing it is used, since it is C and fast;
 - PCM is native-endian int16, as in audioop and array('h');
 - it also holds the parameter helpers both implementations share (tone increments,
-  level, DTMF tables), so those are computed in one place.
+  level, DTMF tables), so those are computed in one place;
+- audioop is imported on first use, not at import: sems_lite.native imports the helpers
+  above even when the C kernels run, on Pythons that have no audioop (OpenWRT 3.14).
 """
 
 from __future__ import annotations
@@ -14,10 +16,34 @@ import math
 import warnings
 from array import array
 from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # stdlib audioop warns on 3.11/3.12
-    import audioop
+
+def _import_audioop() -> ModuleType:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # stdlib audioop warns on 3.11/3.12
+        try:
+            import audioop as module
+        except ImportError as e:
+            raise ImportError(
+                "the pure-Python media fallback needs audioop (stdlib up to 3.12, "
+                "'audioop-lts' from 3.13): install it, or the native kernels "
+                "(sems_lite._native or libsems_kernels.so)"
+            ) from e
+    return module
+
+
+class _LazyAudioop:
+    """Stands in for the module until first use, then puts the real one in its place."""
+
+    def __getattr__(self, name: str) -> Any:
+        global audioop
+        audioop = _import_audioop()  # later calls go straight to the module
+        return getattr(audioop, name)
+
+
+audioop: Any = _LazyAudioop()
 
 MAX_GAIN_Q12 = 0xFFFF  # |gain| * 32768 must fit in 32 bits
 MAX_MIX_FRAMES = 1 << 16  # 32768 * frames must fit in a 32-bit sum

@@ -266,6 +266,9 @@ class Call:
         log.info("call %s: handed from %s to %s", self.id, self.app_name, app_name)
         self.app_name = app_name
         self.app = app
+        self.stream.set_jitter_limits(
+            getattr(app, "jitter_min_frames", 1), getattr(app, "jitter_max_frames", 10)
+        )
         hook = "on_invite" if self.state is CallState.INCOMING else "on_start"
         handler = getattr(app, hook, None)
         if handler is not None:

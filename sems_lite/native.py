@@ -1,10 +1,15 @@
-"""Media kernels: the compiled C extension when it is built, else the identical fallback.
+"""Media kernels: the compiled C kernels when present, else the identical fallback.
 
 Rules this module keeps:
-- `IMPLEMENTATION` says which one runs ('native' or 'fallback'); both give the same
-  samples, so callers never care, only benchmarks do;
-- the extension `sems_lite._native` (cffi, API mode, built from native/ at install) is
-  used unless the environment sets SEMS_LITE_NATIVE=0;
+- `IMPLEMENTATION` says which one runs, and all give the same samples, so callers never
+  care, only benchmarks do. In order of preference:
+  'native'     the cffi API-mode extension `sems_lite._native` (built from native/ at install);
+  'native-abi' a plain `libsems_kernels.so` (from `make cross`) opened with `ffi.dlopen`
+               through the same cdef, the marked block of `sems_kernels.h`: the file named
+               by $SEMS_LITE_KERNELS, else `sems_lite/libsems_kernels.so`;
+  'fallback'   pure Python plus audioop (sems_lite/_fallback.py);
+- SEMS_LITE_NATIVE=0 forces the fallback;
+- `KERNELS_PATH` names the file the C kernels came from (None for the fallback);
 - PCM is native-endian int16 in bytes, G.711 is one octet per sample;
 - wrappers keep allocations to the output buffer and the cffi views; state structs are
   allocated once per object.
@@ -13,7 +18,10 @@ Rules this module keeps:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import re
+import sys
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -45,6 +53,11 @@ __all__ = [
 
 DTMF_CHUNK = 4096  # samples per sk_dtmf_feed call: at most 4096 / 210 + 1 events
 DTMF_ROOM = 32  # event slots per detector
+KERNELS_ENV = "SEMS_LITE_KERNELS"
+SO_NAME = "libsems_kernels.so"
+HEADER_NAME = "sems_kernels.h"
+CDEF_BEGIN, CDEF_END = "/* cffi-cdef-begin */", "/* cffi-cdef-end */"
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 _bound: SimpleNamespace | None = None
 
@@ -61,7 +74,53 @@ def native_kernels() -> SimpleNamespace | None:
         except ImportError:
             return None
         _bound = _bind(ffi, lib)
+        _bound.path = getattr(sys.modules.get("sems_lite._native"), "__file__", None)
     return _bound
+
+
+def header_candidates(so_path: str) -> list[str]:
+    """Where the cdef header of a shared object is looked for, in order: beside it (as
+    `make cross` leaves it), in the package, in a source checkout's native/."""
+    return [
+        os.path.join(os.path.dirname(os.path.abspath(so_path)), HEADER_NAME),
+        os.path.join(_PACKAGE_DIR, HEADER_NAME),
+        os.path.join(os.path.dirname(_PACKAGE_DIR), "native", HEADER_NAME),
+    ]
+
+
+def cdef_text(header: str) -> str:
+    """The declarations between the cffi markers of the header (as native/build_kernels.py)."""
+    with open(header, encoding="utf-8") as f:
+        text = f.read()
+    start, stop = text.find(CDEF_BEGIN), text.find(CDEF_END)
+    if start < 0 or stop < start:
+        raise ValueError(f"{header}: cffi-cdef markers missing")
+    return text[start + len(CDEF_BEGIN) : stop]
+
+
+def abi_kernels(path: str, header: str | None = None) -> SimpleNamespace:
+    """The kernels of a plain shared object, bound in cffi ABI mode with the header's cdef.
+
+    Raises OSError (no such file, wrong architecture), ValueError (no header) or
+    AttributeError (a kernel of the cdef missing from the object).
+    """
+    from cffi import FFI  # only here: the extension brings its own ffi
+
+    if header is None:
+        header = next((h for h in header_candidates(path) if os.path.isfile(h)), None)
+        if header is None:
+            raise ValueError(f"no {HEADER_NAME} beside {path}, in the package or in native/")
+    ffi = FFI()
+    cdef = cdef_text(header)
+    ffi.cdef(cdef)
+    lib = ffi.dlopen(os.path.abspath(path))
+    # cffi looks a symbol up on first use: look every kernel up now, so an object older
+    # than the header fails here and the fallback takes over, not in the middle of a call
+    for name in re.findall(r"\b(sk_\w+)\s*\(", cdef):
+        getattr(lib, name)
+    bound = _bind(ffi, lib)
+    bound.path = os.path.abspath(path)
+    return bound
 
 
 def _bind(ffi: Any, lib: Any) -> SimpleNamespace:
@@ -203,14 +262,30 @@ def _bind(ffi: Any, lib: Any) -> SimpleNamespace:
     )
 
 
-def _select() -> Any:
-    if os.environ.get("SEMS_LITE_NATIVE", "").strip() == "0":
-        return None
-    return native_kernels()
+def _select(
+    env: Mapping[str, str] = os.environ,
+    package_dir: str = _PACKAGE_DIR,
+    extension: Callable[[], SimpleNamespace | None] = native_kernels,
+) -> tuple[str, SimpleNamespace | None]:
+    """(IMPLEMENTATION, kernels or None); the arguments are there for the tests."""
+    if env.get("SEMS_LITE_NATIVE", "").strip() == "0":
+        return "fallback", None
+    ext = extension()
+    if ext is not None:
+        return "native", ext
+    explicit = env.get(KERNELS_ENV, "").strip()
+    path = explicit or os.path.join(package_dir, SO_NAME)
+    if explicit or os.path.isfile(path):
+        try:
+            return "native-abi", abi_kernels(path)
+        except (OSError, ValueError, AttributeError, ImportError) as e:
+            # asked for (or shipped) but unusable: say so once, then run on the fallback
+            warnings.warn(f"sems_lite: C kernels {path} not used: {e}", RuntimeWarning, 2)
+    return "fallback", None
 
 
-_native = _select()
-IMPLEMENTATION: str = "native" if _native is not None else "fallback"
+IMPLEMENTATION, _native = _select()
+KERNELS_PATH: str | None = _native.path if _native is not None else None
 _impl: Any = _native if _native is not None else fallback
 
 ulaw_encode: Callable[[bytes], bytes] = _impl.ulaw_encode

@@ -379,7 +379,11 @@ class UserAgent:
             return
         rtp_sock, rtcp_sock, port = allocated
         stream = RtpStream(
-            rtp_sock, rtcp_sock, port, jitter_min_frames=getattr(app, "jitter_min_frames", 1)
+            rtp_sock,
+            rtcp_sock,
+            port,
+            jitter_min_frames=getattr(app, "jitter_min_frames", 1),
+            jitter_max_frames=getattr(app, "jitter_max_frames", 10),
         )
         dialog = Dialog.uas_from_invite(req, new_tag(), self.contact_for(peer), peer.transport)
         call = Call(self, req, txn, dialog, stream, host, app_name, app)

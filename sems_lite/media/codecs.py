@@ -42,7 +42,6 @@ def _identity(data: bytes) -> bytes:
 _to_network = _swap16 if sys.byteorder == "little" else _identity
 
 
-
 def _g711() -> tuple[Callable[[bytes], bytes], ...]:
     """The cheapest identical G.711: audioop's (C, ~0.2-0.7 µs a frame) where it exists, as
     its call costs less than the cffi wrapper's (~1 µs); the C kernels where it does not

@@ -61,6 +61,7 @@ class RtpStream:
         "dtmf_sender",
         "frame_bytes",
         "jitter",
+        "jitter_max_frames",
         "jitter_min_frames",
         "last_rx",
         "last_ts",
@@ -97,12 +98,14 @@ class RtpStream:
         local_port: int,
         on_dtmf: DtmfHandler | None = None,
         jitter_min_frames: int = 1,
+        jitter_max_frames: int = 10,
     ) -> None:
         self.sock = sock
         self.rtcp_sock = rtcp_sock
         self.local_port = local_port
         self.on_dtmf = on_dtmf
         self.jitter_min_frames = jitter_min_frames
+        self.jitter_max_frames = max(jitter_min_frames, jitter_max_frames)
         self._buf = bytearray(2048)
         self._header = bytearray(12)
         self._last_pcm = b""
@@ -143,7 +146,12 @@ class RtpStream:
         rate = negotiated.codec.clock_rate
         frame_samples = rate * engine_ptime_ms // 1000
         if self.jitter is None or rate != self.clock_rate or codec is not self.codec:
-            self.jitter = JitterBuffer(frame_samples, rate, min_delay_frames=self.jitter_min_frames)
+            self.jitter = JitterBuffer(
+                frame_samples,
+                rate,
+                min_delay_frames=self.jitter_min_frames,
+                max_delay_frames=self.jitter_max_frames,
+            )
             self.dtmf_receiver = TelephoneEventReceiver(rate)
         self.codec = codec
         self.clock_rate = rate
@@ -169,6 +177,18 @@ class RtpStream:
                 self.remote_rtcp = self._rtcp_addr(sdp_remote)
         elif not self.latched:
             self.remote = None
+
+    def set_jitter_limits(self, min_frames: int, max_frames: int) -> None:
+        """New playout delay bounds (an app taking over the call); applies at once."""
+        self.jitter_min_frames = min_frames
+        self.jitter_max_frames = max(min_frames, max_frames)
+        if self.jitter is not None:
+            self.jitter = JitterBuffer(
+                self.frame_bytes >> 1,
+                self.clock_rate,
+                min_delay_frames=self.jitter_min_frames,
+                max_delay_frames=self.jitter_max_frames,
+            )
 
     def _sockaddr(self, host: str, port: int) -> tuple:
         if self.sock.family == socket.AF_INET6:
