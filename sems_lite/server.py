@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import os
 import signal
 
 from sems_lite.apps import AppTable, Router
@@ -62,8 +64,21 @@ class Server:
 
         ctl = self.config.control
         assert ctl.host is not None
-        self.control = ControlServer(self.loop, ctl.host, ctl.port, token=ctl.token)
+        web = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
+        self.control = ControlServer(
+            self.loop,
+            ctl.host,
+            ctl.port,
+            token=ctl.token,
+            static_dir=web if os.path.isdir(web) else None,
+        )
         status.register(self.control, self)
+        # Apps may offer control methods (webconference rooms...): a module-level
+        # `register_control(control, get_app)`; get_app() creates the app on first use.
+        for name in self.config.apps:
+            hook = getattr(self.apps.get(name).module, "register_control", None)
+            if hook is not None:
+                hook(self.control, functools.partial(self.apps.instance, name))
         self.control.start()
         log.info("control interface on http://%s:%d/", ctl.host, self.control.port)
 
