@@ -56,6 +56,7 @@ class RtpStream:
         "_last_pcm",
         "clock_rate",
         "codec",
+        "direct",
         "dtmf_detector",
         "dtmf_receiver",
         "dtmf_sender",
@@ -106,6 +107,9 @@ class RtpStream:
         self.on_dtmf = on_dtmf
         self.jitter_min_frames = jitter_min_frames
         self.jitter_max_frames = max(jitter_min_frames, jitter_max_frames)
+        # No playout delay wanted (echo): packets go to the sink as they arrive, in
+        # arrival order; the jitter buffer then only keeps the statistics for RTCP.
+        self.direct = jitter_max_frames == 0
         self._buf = bytearray(2048)
         self._header = bytearray(12)
         self._last_pcm = b""
@@ -182,6 +186,7 @@ class RtpStream:
         """New playout delay bounds (an app taking over the call); applies at once."""
         self.jitter_min_frames = min_frames
         self.jitter_max_frames = max(min_frames, max_frames)
+        self.direct = max_frames == 0
         if self.jitter is not None:
             self.jitter = JitterBuffer(
                 self.frame_bytes >> 1,
@@ -239,7 +244,10 @@ class RtpStream:
             seq = (buf[2] << 8) | buf[3]
             timestamp = (buf[4] << 24) | (buf[5] << 16) | (buf[6] << 8) | buf[7]
             if pt == pt_audio and jitter is not None:
-                jitter.put(seq, timestamp, bytes(buf[start:end]), now, bool(b1 & 0x80))
+                payload = bytes(buf[start:end])
+                jitter.put(seq, timestamp, payload, now, bool(b1 & 0x80))
+                if self.direct:
+                    self._deliver(self.codec.decode(payload))  # type: ignore[union-attr]
             elif pt == pt_event and self.dtmf_receiver is not None:
                 digit = self.dtmf_receiver.packet(
                     bytes(buf[start:end]), timestamp, bool(b1 & 0x80), now
@@ -251,7 +259,10 @@ class RtpStream:
             if digit is not None:
                 self._dtmf(*digit)
         if jitter is not None:
-            self._play_out(jitter)
+            if self.direct:
+                jitter.get()  # keeps its statistics (RTCP) current; playout already done
+            else:
+                self._play_out(jitter)
         self._send_rtcp(now)
 
     def _play_out(self, jitter: JitterBuffer) -> None:
@@ -266,6 +277,9 @@ class RtpStream:
             assert self.codec is not None and payload is not None
             pcm = self.codec.decode(payload)
             self._last_pcm = pcm
+        self._deliver(pcm)
+
+    def _deliver(self, pcm: bytes) -> None:
         if self.receiving and self.sink is not None:
             self.sink.write(pcm)
         if self.dtmf_detector is not None:
