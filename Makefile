@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 TEST_PACKAGES := sip-tester baresip sox
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format test-tools check-config native native-check bench fuzz cross cross-all clean
+.PHONY: run test lint format test-tools check-config native native-check bench fuzz cross cross-all package clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -67,6 +67,12 @@ cross: $(VENV)/.installed
 cross-all: $(VENV)/.installed
 	VENV=$(VENV) sh boards/install-toolchain.sh
 	$(MAKE) -f boards/cross.mk VENV=$(VENV) PROFILE=$(PROFILE) cross-all
+
+# An OpenWRT .ipk for a board (byte-compiled for the router's Python 3.11): build/<board>/
+package: $(VENV)/.installed
+	VENV=$(VENV) sh boards/install-toolchain.sh
+	$(MAKE) -f boards/cross.mk BOARD=$(BOARD) VENV=$(VENV) PROFILE=$(PROFILE) cross
+	$(PY) boards/package.py $(BOARD) $(if $(PACKAGE_PYTHON),--python $(PACKAGE_PYTHON))
 
 # Benchmarks (not tests): kernel cost per frame, RTP send-time jitter. See bench/README.md.
 bench: $(VENV)/.installed

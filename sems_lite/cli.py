@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from sems_lite import __version__
@@ -89,9 +90,11 @@ def _run(args: argparse.Namespace) -> int:
     except (ConfigError, AppError) as exc:
         print(f"sems-lite: {exc}", file=sys.stderr)
         return 1
+    # Under procd/systemd (stderr not a terminal) the log daemon adds its own timestamp.
+    stamp = "%(asctime)s " if sys.stderr.isatty() or os.environ.get("SEMS_LITE_LOG_TIME") else ""
     logging.basicConfig(
         level=getattr(logging, server.config.log_level.upper()),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        format=stamp + "%(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     try:

@@ -150,7 +150,7 @@ def start_box(
     cmd += ["--rtp-ports", f"{low}-{high}", "--log-level", "debug"]
     extra_env = " ".join(f"{k}={v}" for k, v in (env or {}).items())
     (workdir / "box.cmd").write_text((extra_env + " " if extra_env else "") + " ".join(cmd) + "\n")
-    full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    full_env = dict(os.environ, PYTHONUNBUFFERED="1", SEMS_LITE_LOG_TIME="1", **(env or {}))
     with (
         open(workdir / "box.stderr.log", "wb") as err,
         open(workdir / "box.stdout.log", "wb") as out,
