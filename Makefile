@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 TEST_PACKAGES := sip-tester baresip sox
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format test-tools check-config native native-check bench fuzz cross cross-all package clean
+.PHONY: run test lint format test-tools check-config native native-check bench fuzz soak cross cross-all package clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,10 @@ package: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/kernels.py
 	$(PY) bench/send_jitter.py --calls 1,200
+
+# A 10-minute soak: thousands of short calls, then nothing may be left over (bounded).
+soak: $(VENV)/.test-installed test-tools
+	SEMS_LITE_SOAK_SECONDS=600 $(PY) -m pytest -s -m interop tests/interop/test_soak.py
 
 # Coverage-guided fuzzing of the SIP and RTP/RTCP/SDP parsers (bounded). See fuzz/README.md.
 FUZZ_SECONDS ?= 60

@@ -69,7 +69,7 @@ _TOP_KEYS = (
 )
 _SIP_KEYS = ("listen", "user_agent", "public_address")
 _RTP_KEYS = ("ports", "ptime", "dead_rtp_timeout")
-_LIMITS_KEYS = ("max_calls", "retry_after")
+_LIMITS_KEYS = ("max_calls", "retry_after", "cps_limit", "max_transactions")
 _CONTROL_KEYS = ("listen", "token")
 _RULE_KEYS = (*RULE_KINDS, "value", "app")
 
@@ -125,6 +125,8 @@ class RtpConfig:
 class LimitsConfig:
     max_calls: int
     retry_after: int
+    cps_limit: float = 0.0  # new INVITEs per second (token bucket); 0: unlimited
+    max_transactions: int = 2000  # server transactions in flight; past it new requests get 503
 
 
 @dataclass(frozen=True)
@@ -523,7 +525,21 @@ class _Walker:
             retry_after = self.integer(node, "limits.retry_after")
             if retry_after < 0:
                 raise self.fail(node, "limits.retry_after", f"{retry_after} must be >= 0")
-        return LimitsConfig(max_calls, retry_after)
+        cps_limit = 0.0
+        if "cps_limit" in m:
+            node = m["cps_limit"][1]
+            cps_limit = self.number(node, "limits.cps_limit")
+            if cps_limit < 0:
+                raise self.fail(
+                    node, "limits.cps_limit", f"{cps_limit:g} must be >= 0 (0: no limit)"
+                )
+        max_txns = 2000
+        if "max_transactions" in m:
+            node = m["max_transactions"][1]
+            max_txns = self.integer(node, "limits.max_transactions")
+            if max_txns <= 0:
+                raise self.fail(node, "limits.max_transactions", f"{max_txns} must be > 0")
+        return LimitsConfig(max_calls, retry_after, cps_limit, max_txns)
 
     def app_table(self, entry: tuple[Node, Node] | None) -> Mapping[str, str]:
         if entry is None:

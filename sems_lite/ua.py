@@ -6,12 +6,16 @@ engine and the RTP port pool), so tests can drive it with fakes. What it answers
 | request (no To tag)          | answer                                                 |
 |------------------------------|--------------------------------------------------------|
 | INVITE                       | 100, then the routed app decides; 404 no route; 503   |
-|                              | over the call limit, while draining or without ports  |
+|                              | over the call limit, while draining or without ports; |
+|                              | stateless 503 past `limits.cps_limit`                 |
 | OPTIONS                      | 200 with Allow, Accept, Supported; 503 while draining |
 | CANCEL                       | 200 and 487 to the INVITE; 481 if no such INVITE      |
 | BYE, INFO, UPDATE, PRACK     | 481 (they only make sense inside a dialog)            |
 | REGISTER, SUBSCRIBE, ...     | 405 with Allow (known methods we do not serve)        |
 | anything else                | 501 with Allow                                        |
+
+Overload: with `limits.max_transactions` server transactions in flight, any new request
+(never an ACK) gets a stateless 503, so a flood cannot grow memory past that bound.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ KNOWN_UNSERVED = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSA
 DTMF_BODIES = (ACCEPT, "application/dtmf-relay", "application/dtmf")
 DIALOG_ONLY = frozenset({"BYE", "INFO", "UPDATE", "PRACK"})
 SHUTDOWN_GRACE = 4.0  # seconds to wait for BYE answers when stopping
+CPS_RETRY_AFTER = "1"  # seconds: a calls-per-second overload clears within one
 
 
 class UserAgent:
@@ -91,6 +96,9 @@ class UserAgent:
         self.response_counts: dict[int, int] = {}
         self.call_results: dict[tuple[str, int], int] = {}
         self.rtp_totals = {"packets_in": 0, "packets_out": 0, "octets_out": 0}
+        # Token bucket for new INVITEs (limits.cps_limit): starts full, one second's worth.
+        self._cps_tokens = max(float(config.limits.cps_limit), 1.0)
+        self._cps_stamp = loop.time()
         self._dead_rtp_timer = loop.call_later(1.0, self._check_dead_rtp)
 
     def reconfigure(self, config: Config, router: Router) -> None:
@@ -193,6 +201,19 @@ class UserAgent:
             self._on_ack(req)
             return
         dest = self.response_peer(req, peer)
+        if len(self.server_txns) >= self.config.limits.max_transactions:
+            log.warning(
+                "%s from %s: 503, %d transactions in flight",
+                req.method,
+                peer.host,
+                len(self.server_txns),
+            )
+            self._shed(req, dest, self._retry_after())
+            return
+        if req.method == "INVITE" and not req.to_addr.tag and not self._cps_admit():
+            log.info("INVITE %s from %s: 503, over cps_limit", req.uri, peer.host)
+            self._shed(req, dest, [("Retry-After", CPS_RETRY_AFTER), *self.server_headers()])
+            return
         txn = self._new_server_txn(key, req, dest)
         accept = DTMF_BODIES if req.method == "INFO" else (ACCEPT,)
         rejection = check_request(req, accept=accept)
@@ -213,6 +234,27 @@ class UserAgent:
             self._in_dialog(req, txn)
         else:
             self._out_of_dialog(req, txn, peer)
+
+    def _cps_admit(self) -> bool:
+        """Take a token from the calls-per-second bucket; False when it is empty."""
+        rate = self.config.limits.cps_limit
+        if rate <= 0:
+            return True
+        now = self.loop.time()
+        # Burst of one second's worth (at least one call), refilled continuously.
+        burst = max(rate, 1.0)
+        self._cps_tokens = min(burst, self._cps_tokens + (now - self._cps_stamp) * rate)
+        self._cps_stamp = now
+        if self._cps_tokens >= 1.0:
+            self._cps_tokens -= 1.0
+            return True
+        return False
+
+    def _shed(self, req: Request, dest: Peer, headers: list[tuple[str, str]]) -> None:
+        """A stateless 503 (RFC 3261 §8.2.6): no transaction, so no memory kept for it."""
+        resp = make_response(req, 503, to_tag=new_tag(), headers=headers)
+        self.response_counts[503] = self.response_counts.get(503, 0) + 1
+        self.transports.send(resp.serialize(), dest)
 
     def _new_server_txn(self, key: tuple[str, ...], req: Request, dest: Peer) -> ServerTransaction:
         def send(data: bytes) -> None:

@@ -59,6 +59,7 @@ def test_default_file_parses_to_documented_values() -> None:
         "early_announce": "apps.early_announce",
         "precoded_announce": "apps.precoded_announce",
         "conference": "apps.conference",
+        "webconference": "apps.webconference",
     }
     for module in cfg.apps.values():
         assert importlib.util.find_spec(module) is not None, module
@@ -68,6 +69,7 @@ def test_default_file_parses_to_documented_values() -> None:
         ("user", ("early",), "early_announce"),
         ("user", ("precoded",), "precoded_announce"),
         ("regex", ("^sips?:conf[-_.a-zA-Z0-9]*@",), "conference"),
+        ("user", ("webconf",), "webconference"),
     ]
     assert cfg.default_app is None
     assert cfg.app_config["announcement"]["default_announce"] == "prompts/default.wav"
