@@ -60,6 +60,7 @@ class RtpStream:
         "dtmf_detector",
         "dtmf_receiver",
         "dtmf_sender",
+        "foreign_packets",
         "frame_bytes",
         "jitter",
         "jitter_max_frames",
@@ -137,6 +138,7 @@ class RtpStream:
         self.talking = False
         self.last_rx = 0.0
         self.packets_in = 0
+        self.foreign_packets = 0  # dropped: not from the latched source
         self.packets_out = 0
         self.octets_out = 0
         self.rtcp = RtcpSession(self.ssrc, f"sems_lite@{local_port}")
@@ -230,13 +232,19 @@ class RtpStream:
             start, end = payload_offset(buf, length)
             if start < 0:
                 continue
-            self.last_rx = now
-            self.packets_in += 1
             if addr != self.remote:
-                # Symmetric RTP: follow the source of the peer's packets.
+                if self.latched:
+                    # Strict latching: once learned, other sources are dropped, so a
+                    # guessed port cannot steal or inject the call's audio ("RTP bleed").
+                    # A new SDP address (re-INVITE) re-opens learning.
+                    self.foreign_packets += 1
+                    continue
+                # Symmetric RTP: learn the source of the peer's first packet (NAT).
                 self.remote = addr
                 self.remote_rtcp = self._rtcp_addr(addr)
             self.latched = True
+            self.last_rx = now
+            self.packets_in += 1
             ssrc = (buf[8] << 24) | (buf[9] << 16) | (buf[10] << 8) | buf[11]
             if ssrc != self.remote_ssrc:
                 self._new_source(ssrc)
