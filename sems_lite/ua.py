@@ -120,12 +120,10 @@ class UserAgent:
             self._on_response(msg)
             return
         self.stats["requests"] += 1
-        method = (
-            msg.method
-            if len(self.request_counts) < 64 or msg.method in self.request_counts
-            else "other"
-        )
-        self.request_counts[method] = self.request_counts.get(method, 0) + 1
+        # Methods come from the network: count at most 64 distinct names, the rest as "other".
+        counts = self.request_counts
+        method = msg.method if msg.method in counts or len(counts) < 64 else "other"
+        counts[method] = counts.get(method, 0) + 1
         try:
             self._stamp_via(msg, peer)
             self._on_request(msg, peer)

@@ -14,12 +14,8 @@ from types import ModuleType
 
 import pytest
 
-from sems_lite.apps import AppTable, Router
-from sems_lite.config import parse_config
-from sems_lite.core.ports import RtpPortPool
-from sems_lite.media.engine import MediaEngine
 from sems_lite.ua import UserAgent
-from tests.unit.test_ua import CONFIG, PEER, FakeLoop, FakeTransports
+from tests.unit.test_ua import CONFIG, PEER, FakeTransports, build_ua
 
 FUZZ = Path(__file__).resolve().parents[2] / "fuzz"
 
@@ -71,18 +67,7 @@ def test_request_without_via_through_the_sip_target(data: bytes) -> None:
 def ua(tmp_path: Path) -> tuple[UserAgent, FakeTransports]:
     path = tmp_path / "c.yaml"
     path.write_text(CONFIG)
-    config = parse_config(CONFIG, str(path))
-    loop = FakeLoop()
-    transports = FakeTransports()
-    agent = UserAgent(
-        loop,  # type: ignore[arg-type]
-        config,
-        transports,  # type: ignore[arg-type]
-        MediaEngine(loop, 20),  # type: ignore[arg-type]
-        RtpPortPool(34000, 34099),
-        Router(config),
-        AppTable(config),
-    )
+    agent, transports, _loop = build_ua(CONFIG, str(path))
     return agent, transports
 
 

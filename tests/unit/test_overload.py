@@ -7,12 +7,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from sems_lite.apps import AppTable, Router
 from sems_lite.config import ConfigError, parse_config
-from sems_lite.core.ports import RtpPortPool
-from sems_lite.media.engine import MediaEngine
 from sems_lite.ua import UserAgent
-from tests.unit.test_ua import PEER, SDP, FakeLoop, FakeTransports, request
+from tests.unit.test_ua import PEER, SDP, FakeLoop, FakeTransports, build_ua, request
 
 BASE = """
 sip: {listen: ["udp:127.0.0.1:5060"]}
@@ -32,19 +29,7 @@ def make_ua(tmp_path) -> Iterator[Callable[[str], Agent]]:
     made: list[UserAgent] = []
 
     def factory(limits: str) -> Agent:
-        text = BASE + f"limits: {limits}\n"
-        config = parse_config(text, str(tmp_path / "c.yaml"))
-        loop = FakeLoop()
-        net = FakeTransports()
-        agent = UserAgent(
-            loop,  # type: ignore[arg-type]
-            config,
-            net,  # type: ignore[arg-type]
-            MediaEngine(loop, 20),  # type: ignore[arg-type]
-            RtpPortPool(34100, 34199),
-            Router(config),
-            AppTable(config),
-        )
+        agent, net, loop = build_ua(BASE + f"limits: {limits}\n", str(tmp_path / "c.yaml"))
         made.append(agent)
         return agent, net, loop
 

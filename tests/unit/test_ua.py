@@ -73,23 +73,28 @@ class FakeTransports:
         ]
 
 
-@pytest.fixture
-def ua(tmp_path) -> tuple[UserAgent, FakeTransports, FakeLoop]:
-    path = tmp_path / "c.yaml"
-    path.write_text(CONFIG)
-    config = parse_config(CONFIG, str(path))
+def build_ua(text: str, path: str) -> tuple[UserAgent, FakeTransports, FakeLoop]:
+    """A UA on a fake clock and transport, configured from YAML `text` (its RTP range)."""
+    config = parse_config(text, path)
     loop = FakeLoop()
     transports = FakeTransports()
-    engine = MediaEngine(loop, 20)  # type: ignore[arg-type]
     agent = UserAgent(
         loop,  # type: ignore[arg-type]
         config,
         transports,  # type: ignore[arg-type]
-        engine,
-        RtpPortPool(34000, 34099),
+        MediaEngine(loop, 20),  # type: ignore[arg-type]
+        RtpPortPool(config.rtp.port_low, config.rtp.port_high),
         Router(config),
         AppTable(config),
     )
+    return agent, transports, loop
+
+
+@pytest.fixture
+def ua(tmp_path) -> tuple[UserAgent, FakeTransports, FakeLoop]:
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG)
+    agent, transports, loop = build_ua(CONFIG, str(path))
     yield agent, transports, loop
     for call in list(agent.calls.values()):
         call._finish("test over")
