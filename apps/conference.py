@@ -12,11 +12,20 @@ Config (app_config.conference):
   listen-only, not mixed in), first_participant_prompt (a WAV played to someone who enters
   an empty room), join_sound / leave_sound (WAVs played to the room; default: short tones),
   lonely_user_timeout (seconds alone before the box hangs up; 0 = never, default 300).
+
+Rates: a room mixes at the highest rate among its participants (8 kHz G.711 callers with
+16 kHz L16 ones mix at 16 kHz); each participant whose own rate differs has a pair of
+resamplers (in and out) that keep their filter state from tick to tick.
+
+Other apps put an answered call into a room with `Conference.join(call, room)` (pin_collect,
+conf_auth) and hand the call over to this app, so that its end reaches `on_end`.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
+from array import array
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,7 +39,7 @@ log = logging.getLogger("sems_lite.conference")
 class Participant:
     """A call's sink and source inside a room."""
 
-    __slots__ = ("call", "frame", "listen_only", "output", "prompt", "room")
+    __slots__ = ("call", "frame", "link", "listen_only", "output", "prompt", "room")
 
     def __init__(self, room: Room, call: Any, listen_only: bool) -> None:
         self.room = room
@@ -39,6 +48,7 @@ class Participant:
         self.frame: bytes | None = None  # what the participant said this tick
         self.output: bytes | None = None  # what they hear this tick
         self.prompt: Playlist | None = None  # a prompt just for them, before the mix
+        self.link: RateLink | None = None  # resamplers while the room runs at another rate
 
     def write(self, pcm: bytes) -> None:
         self.frame = pcm
@@ -49,45 +59,122 @@ class Participant:
             if frame is not None:
                 return bytes(frame)
             self.prompt = None
-        self.room.mix(self.call.media_tick, nbytes)
+        self.room.mix(self.call.media_tick, nbytes, self.call.rate)
         out, self.output = self.output, None
         return out
 
 
+class RateLink:
+    """A participant's way into and out of a room at another rate (resampler state kept)."""
+
+    __slots__ = ("inbound", "outbound", "rate", "room_rate")
+
+    def __init__(self, rate: int, room_rate: int) -> None:
+        self.rate = rate
+        self.room_rate = room_rate
+        self.inbound = converter(rate, room_rate)
+        self.outbound = converter(room_rate, rate)
+
+
+def converter(from_rate: int, to_rate: int) -> Any:
+    """Something with `process(pcm) -> pcm` that changes the rate, keeping state."""
+    if to_rate == 2 * from_rate or from_rate == 2 * to_rate:
+        return native.Resampler(to_rate > from_rate)  # the half-band kernel (8k <-> 16k)
+    return _RateCv(from_rate, to_rate)
+
+
+class _RateCv:
+    """Any other ratio (rare: no codec needs one yet): audioop.ratecv where it exists, else
+    linear interpolation in Python (slow, but a box without audioop still mixes)."""
+
+    __slots__ = ("_audioop", "_from", "_last", "_pos", "_state", "_to")
+
+    def __init__(self, from_rate: int, to_rate: int) -> None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                import audioop
+        except ImportError:
+            audioop = None
+        self._audioop = audioop
+        self._from = from_rate
+        self._to = to_rate
+        self._state = None
+        self._last = 0  # the sample before this frame, for the interpolation
+        self._pos = 0  # position of the next output sample, in units of 1 / to_rate input samples
+
+    def process(self, pcm: bytes) -> bytes:
+        if self._audioop is not None:
+            out, self._state = self._audioop.ratecv(pcm, 2, 1, self._from, self._to, self._state)
+            return out
+        x = array("h", pcm)
+        out = array("h")
+        n, pos, step, den = len(x), self._pos, self._from, self._to
+        prev = self._last
+        while pos < n * den:
+            i, frac = divmod(pos, den)
+            a = x[i - 1] if i > 0 else prev
+            out.append(a + (x[i] - a) * frac // den)
+            pos += step
+        self._pos = pos - n * den
+        self._last = x[-1] if n else prev
+        return out.tobytes()
+
+
 class Room:
-    __slots__ = ("_mixed_tick", "name", "participants", "sounds")
+    __slots__ = ("_mixed_tick", "name", "participants", "rate", "sounds")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.participants: list[Participant] = []
-        self.sounds = Playlist()  # join/leave sounds everyone hears
+        self.sounds = Playlist()  # join/leave sounds everyone hears, at the room's rate
+        self.rate = 8000  # the highest participant rate, updated every mix
         self._mixed_tick = -1
 
-    def mix(self, tick: int, nbytes: int) -> None:
-        """Mix this tick for everyone, once (the first reader of the tick triggers it)."""
+    def mix(self, tick: int, nbytes: int, rate: int = 8000) -> None:
+        """Mix this tick for everyone, once (the first reader of the tick triggers it).
+
+        `nbytes` and `rate` are the reader's: the room's frame is as long in time.
+        """
         if tick == self._mixed_tick:
             return
         self._mixed_tick = tick
         people = self.participants
-        speakers = [p for p in people if not p.listen_only]
-        silence = bytes(nbytes)
-        frames = [_fit(p.frame, nbytes) if p.frame else silence for p in speakers]
+        room_rate = rate
         for p in people:
+            if p.call.rate > room_rate:
+                room_rate = p.call.rate
+        self.rate = room_rate
+        size = nbytes * room_rate // rate
+        silence = bytes(size)
+        speakers = []
+        frames = []
+        for p in people:
+            if p.call.rate == room_rate:
+                p.link = None
+            elif p.link is None or p.link.room_rate != room_rate or p.link.rate != p.call.rate:
+                p.link = RateLink(p.call.rate, room_rate)
+            if not p.listen_only:
+                speakers.append(p)
+                frame = p.frame
+                if frame and p.link is not None:
+                    frame = p.link.inbound.process(frame)
+                frames.append(_fit(frame, size) if frame else silence)
             p.frame = None
-        sound = self.sounds.read(nbytes)
+        sound = self.sounds.read(size)
         if speakers:
             total, others = native.mix(frames)
         else:
             total, others = silence, []
         if sound is not None:
-            sound = _fit(bytes(sound), nbytes)
+            sound = _fit(bytes(sound), size)
             total = native.add(total, sound)
             others = [native.add(o, sound) for o in others]
         for p, out in zip(speakers, others, strict=True):
-            p.output = out
+            p.output = out if p.link is None else p.link.outbound.process(out)
         for p in people:
             if p.listen_only:
-                p.output = total
+                p.output = total if p.link is None else p.link.outbound.process(total)
 
 
 def _fit(frame: bytes, nbytes: int) -> bytes:
@@ -124,27 +211,55 @@ class Conference:
 
     def on_invite(self, call: Any) -> None:
         name = self.room_name(call)
-        room = self.rooms.get(name)
-        if room is not None and len(room.participants) >= self.max_participants:
-            log.info("conference %s: full (%d), 486", name, self.max_participants)
-            call.reject(486, "Busy Here")
-            return
-        if room is None:
-            room = self.rooms[name] = Room(name)
         params = getattr(call.ruri, "params", {})
         listen_only = self.listen_only_param.lower() in params
-        me = Participant(room, call, listen_only)
-        if not room.participants and self.first_prompt:
-            me.prompt = Playlist([FilePlayer(self.first_prompt, rate=call.rate)])
-        room.participants.append(me)
+        if self.join(call, name, listen_only=listen_only) is None:
+            call.reject(486, "Busy Here")
+            return
+        call.answer()
+
+    def join(
+        self,
+        call: Any,
+        room: str,
+        *,
+        listen_only: bool = False,
+        prompt: Playlist | None = None,
+    ) -> Participant | None:
+        """Put `call` into `room` (created if new); None if the room is full.
+
+        The call's audio goes to and comes from the room from the next tick on; `prompt`
+        plays to this caller alone first. A call already in a room stays where it is.
+        A caller from another app must then be handed over (`call.handover(<this app>)`)
+        so that the end of the call takes it out of the room.
+        """
+        for r in self.rooms.values():
+            for p in r.participants:
+                if p.call is call:
+                    return p
+        existing = self.rooms.get(room)
+        if existing is not None and len(existing.participants) >= self.max_participants:
+            log.info("conference %s: full (%d), 486", room, self.max_participants)
+            return None
+        r = existing if existing is not None else self.rooms.setdefault(room, Room(room))
+        me = Participant(r, call, listen_only)
+        if not r.participants and self.first_prompt:
+            prompt = prompt if prompt is not None else Playlist()
+            prompt.add(FilePlayer(self.first_prompt, rate=call.rate))
+        me.prompt = prompt
+        r.participants.append(me)
         call.sink = me
         call.source = me
-        call.answer()
-        self._sound(room, self.join_sound, 880, call.rate)
-        log.info("conference %s: %d participant(s)", name, len(room.participants))
-        self._check_lonely(room, call)
+        self._sound(r, self.join_sound, 880)
+        log.info("conference %s: %d participant(s)", room, len(r.participants))
+        self._check_lonely(r, call)
+        return me
 
     def on_end(self, call: Any, reason: str) -> None:
+        self.leave(call)
+
+    def leave(self, call: Any) -> None:
+        """Take `call` out of its room (the room goes when its last participant does)."""
         for name, room in list(self.rooms.items()):
             kept = [p for p in room.participants if p.call is not call]
             if len(kept) == len(room.participants):
@@ -154,13 +269,15 @@ class Conference:
                 del self.rooms[name]
                 self._cancel_lonely(name)
             else:
-                self._sound(room, self.leave_sound, 440, call.rate)
+                self._sound(room, self.leave_sound, 440)
                 log.info("conference %s: %d participant(s)", name, len(kept))
                 self._check_lonely(room, kept[0].call)
 
-    def _sound(self, room: Room, path: str | None, freq: int, rate: int) -> None:
+    def _sound(self, room: Room, path: str | None, freq: int) -> None:
         if len(room.participants) < 2:
             return
+        # At the rate the room mixes at from the next tick (it follows who is in it).
+        rate = max(p.call.rate for p in room.participants)
         room.sounds.add(FilePlayer(path, rate=rate) if path else TonePlayer(freq, 150, rate=rate))
 
     def _check_lonely(self, room: Room, call: Any) -> None:

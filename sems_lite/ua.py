@@ -14,8 +14,11 @@ engine and the RTP port pool), so tests can drive it with fakes. What it answers
 | REGISTER, SUBSCRIBE, ...     | 405 with Allow (known methods we do not serve)        |
 | anything else                | 501 with Allow                                        |
 
-Overload: with `limits.max_transactions` server transactions in flight, any new request
-(never an ACK) gets a stateless 503, so a flood cannot grow memory past that bound.
+Overload: with `limits.max_transactions` server transactions in flight (no final answer
+yet), any new request (never an ACK) gets a stateless 503. Answered transactions linger only
+to absorb retransmissions (timers J, I, L: up to 32 s); at most `LINGER_FACTOR` times that
+many are kept, the oldest ended early past it. So a flood cannot grow memory past a bound,
+and a high call rate is never refused for transactions that are already done.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from sems_lite.sip.transaction import (
     NonInviteClientTransaction,
     NonInviteServerTransaction,
     ServerTransaction,
+    State,
     invite_key_for_cancel,
     server_key,
 )
@@ -62,6 +66,7 @@ DTMF_BODIES = (ACCEPT, "application/dtmf-relay", "application/dtmf")
 DIALOG_ONLY = frozenset({"BYE", "INFO", "UPDATE", "PRACK"})
 SHUTDOWN_GRACE = 4.0  # seconds to wait for BYE answers when stopping
 CPS_RETRY_AFTER = "1"  # seconds: a calls-per-second overload clears within one
+LINGER_FACTOR = 8  # answered transactions kept, per unit of limits.max_transactions
 
 
 class UserAgent:
@@ -84,6 +89,10 @@ class UserAgent:
         self.config = config
         self.local_codecs = codec_specs(config.codecs)
         self.server_txns: dict[tuple[str, ...], ServerTransaction] = {}
+        # Server transactions without a final answer yet, and the answered ones that linger
+        # for retransmissions, oldest first (dicts keep insertion order).
+        self.pending_txns: set[tuple[str, ...]] = set()
+        self.answered_txns: dict[tuple[str, ...], None] = {}
         self.client_txns: dict[tuple[str, ...], NonInviteClientTransaction] = {}
         self.invite_calls: dict[tuple[str, ...], Call] = {}  # INVITE txn key -> call (CANCEL)
         self.dialogs: dict[tuple[str, str, str], Call] = {}
@@ -199,12 +208,10 @@ class UserAgent:
             self._on_ack(req)
             return
         dest = self.response_peer(req, peer)
-        if len(self.server_txns) >= self.config.limits.max_transactions:
+        in_flight = len(self.pending_txns)
+        if in_flight >= self.config.limits.max_transactions:
             log.warning(
-                "%s from %s: 503, %d transactions in flight",
-                req.method,
-                peer.host,
-                len(self.server_txns),
+                "%s from %s: 503, %d transactions in flight", req.method, peer.host, in_flight
             )
             self._shed(req, dest, self._retry_after())
             return
@@ -259,6 +266,9 @@ class UserAgent:
             code = int(data[8:11]) if data[8:11].isdigit() else 0
             self.response_counts[code] = self.response_counts.get(code, 0) + 1
             self.transports.send(data, dest)
+            if code >= 200 and key in self.pending_txns:
+                self.pending_txns.discard(key)
+                self._answered(key)
 
         txn: ServerTransaction
         if req.method == "INVITE":
@@ -272,11 +282,31 @@ class UserAgent:
                 key, req, send, self.loop, dest.reliable, self._txn_done
             )
         self.server_txns[key] = txn
+        self.pending_txns.add(key)
         return txn
+
+    def _answered(self, key: tuple[str, ...]) -> None:
+        """A server transaction sent its final answer; end the oldest lingering ones early
+        when there are too many (all they lose is absorbing a late retransmission)."""
+        answered = self.answered_txns
+        answered[key] = None
+        excess = len(answered) - LINGER_FACTOR * self.config.limits.max_transactions
+        while excess > 0:
+            excess -= 1
+            oldest = next(iter(answered))
+            del answered[oldest]
+            txn = self.server_txns.get(oldest)
+            # A 2xx awaiting its ACK is a call being set up (bounded by max_calls): it keeps
+            # resending and ends by itself (timer L).
+            if txn is None or _awaits_ack(txn):
+                continue
+            txn.abort()
 
     def _txn_done(self, txn: ServerTransaction) -> None:
         if self.server_txns.get(txn.key) is txn:
             del self.server_txns[txn.key]
+            self.pending_txns.discard(txn.key)
+            self.answered_txns.pop(txn.key, None)
         self.invite_calls.pop(txn.key, None)
 
     def _ack_timeout(self, txn: InviteServerTransaction) -> None:
@@ -482,6 +512,10 @@ class UserAgent:
         key = (call.app_name, call.final_status)
         self.call_results[key] = self.call_results.get(key, 0) + 1
         self.calls.pop(call.id, None)
+        # The INVITE transactions outlive the call (timer L/H); they must not keep it alive.
+        for txn in (call.invite_txn, call.reinvite_txn):
+            if txn is not None and self.invite_calls.get(txn.key) is call:
+                del self.invite_calls[txn.key]
         if self.dialogs.get(call.dialog.id) is call:
             del self.dialogs[call.dialog.id]
         self.loop.remove(call.stream.rtcp_sock)
@@ -584,6 +618,14 @@ class UserAgent:
             finish()
             return
         self.loop.call_later(SHUTDOWN_GRACE, finish)
+
+
+def _awaits_ack(txn: ServerTransaction) -> bool:
+    return (
+        isinstance(txn, InviteServerTransaction)
+        and txn.state is State.ACCEPTED
+        and not txn.ack_received
+    )
 
 
 def _dialog_key(req: Request, to_tag: str | None) -> tuple[str, str, str]:

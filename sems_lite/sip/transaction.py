@@ -112,7 +112,12 @@ class _Transaction:
 
 
 class ServerTransaction(_Transaction):
-    """Common part of the server transactions: remembers and resends the last response."""
+    """Common part of the server transactions: remembers and resends the last response.
+
+    The request is dropped once a final response is out: a transaction then lives on for
+    up to 32 s only to absorb retransmissions, and at hundreds of calls per second the
+    parsed requests would be most of the box's memory.
+    """
 
     __slots__ = ("last_response", "request")
 
@@ -126,12 +131,14 @@ class ServerTransaction(_Transaction):
         on_terminated: Callable[[ServerTransaction], None],
     ) -> None:
         super().__init__(key, send, timers, reliable, on_terminated)
-        self.request = request
+        self.request: Request | None = request
         self.last_response: bytes | None = None
 
     def _transmit(self, response: Response) -> None:
         data = response.serialize()
         self.last_response = data
+        if response.status >= 200:
+            self.request = None
         self.send(data)
 
     @property

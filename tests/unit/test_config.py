@@ -60,6 +60,8 @@ def test_default_file_parses_to_documented_values() -> None:
         "precoded_announce": "apps.precoded_announce",
         "conference": "apps.conference",
         "webconference": "apps.webconference",
+        "pin_collect": "apps.pin_collect",
+        "conf_auth": "apps.conf_auth",
     }
     for module in cfg.apps.values():
         assert importlib.util.find_spec(module) is not None, module
@@ -68,6 +70,8 @@ def test_default_file_parses_to_documented_values() -> None:
         ("user", ("announcement", "announce"), "announcement"),
         ("user", ("early",), "early_announce"),
         ("user", ("precoded",), "precoded_announce"),
+        ("user", ("pin",), "pin_collect"),
+        ("user", ("confauth",), "conf_auth"),
         ("regex", ("^sips?:conf[-_.a-zA-Z0-9]*@",), "conference"),
         ("user", ("webconf",), "webconference"),
     ]

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from sems_lite.config import ConfigError, parse_config
-from sems_lite.ua import UserAgent
+from sems_lite.ua import LINGER_FACTOR, UserAgent
 from tests.unit.test_ua import PEER, SDP, FakeLoop, FakeTransports, build_ua, request
 
 BASE = """
@@ -113,38 +113,76 @@ def test_zero_cps_limit_means_unlimited(make_ua) -> None:
     assert finals(net) == [200] * 20
 
 
-def test_transaction_cap_sheds_new_requests_but_not_acks(make_ua) -> None:
-    agent, net, loop = make_ua("{max_calls: 50, max_transactions: 4, retry_after: 9}")
+def test_transaction_cap_sheds_new_requests_but_not_acks(tmp_path) -> None:
+    # The echo answers after 5 s: its INVITEs stay in flight (no final answer) meanwhile.
+    slow = BASE.replace("app_config: {}", "app_config: {echo: {answer_delay: 5}}")
+    text = slow + "limits: {max_calls: 50, max_transactions: 4, retry_after: 9}\n"
+    agent, net, loop = build_ua(text, str(tmp_path / "c.yaml"))
     for n in range(4):
-        opts = request("OPTIONS", call_id=f"o{n}", branch=f"z9hG4bK-o{n}")
-        agent.receive(opts, PEER)
-    assert len(agent.server_txns) == 4  # non-INVITE transactions linger (timer J)
-    agent.receive(invite(0), PEER)
+        agent.receive(invite(n), PEER)
+    assert len(agent.pending_txns) == 4
+    agent.receive(invite(5), PEER)
     agent.receive(request("OPTIONS", call_id="o9", branch="z9hG4bK-o9"), PEER)
-    assert finals(net)[-2:] == [503, 503]
-    assert net.statuses().count(100) == 0  # the shed INVITE got no 100 and no call
-    assert not agent.calls
+    assert finals(net) == [503, 503]
+    assert net.statuses().count(100) == 4  # the shed INVITE got no 100 and no call
+    assert len(agent.calls) == 4
     assert len(agent.server_txns) == 4  # the bound holds
     assert all(r.headers.get("Retry-After") == "9" for r in net.responses()[-2:])
     # An ACK is never answered, even at the cap.
     sent = len(net.sent)
     agent.receive(request("ACK", call_id="x", to_tag="t", branch="z9hG4bK-ack"), PEER)
     assert len(net.sent) == sent
-    # When the old transactions end, requests are served again.
-    loop.advance(64 * 0.5 + 1)
-    assert not agent.server_txns
-    agent.receive(invite(1), PEER)
-    assert finals(net)[-1] == 200
+    # Once the calls are answered, their transactions are no longer in flight.
+    loop.advance(5.5)
+    assert not agent.pending_txns
+    agent.receive(invite(6), PEER)
+    assert net.statuses().count(100) == 5
+    for call in list(agent.calls.values()):
+        call._finish("test over")
+
+
+def test_answered_transactions_do_not_count_as_in_flight(make_ua) -> None:
+    agent, net, _loop = make_ua("{max_calls: 50, max_transactions: 4}")
+    for n in range(12):
+        agent.receive(request("OPTIONS", call_id=f"o{n}", branch=f"z9hG4bK-o{n}"), PEER)
+    # All twelve answered: they linger for retransmissions (timer J) but shed nothing.
+    assert finals(net) == [200] * 12
+    assert len(agent.server_txns) == 12 and not agent.pending_txns
+
+
+def test_lingering_transactions_are_capped_oldest_first(make_ua) -> None:
+    agent, net, _loop = make_ua("{max_calls: 50, max_transactions: 2}")
+    cap = LINGER_FACTOR * 2
+    for n in range(cap + 5):
+        agent.receive(request("OPTIONS", call_id=f"o{n}", branch=f"z9hG4bK-o{n}"), PEER)
+    assert len(agent.server_txns) == cap
+    # The five oldest were ended early: a retransmission of one is a new request now.
+    sent = len(net.sent)
+    agent.receive(request("OPTIONS", call_id="o0", branch="z9hG4bK-o0"), PEER)
+    agent.receive(request("OPTIONS", call_id=f"o{cap}", branch=f"z9hG4bK-o{cap}"), PEER)
+    assert len(net.sent) == sent + 2  # o0 answered afresh; the newer one's 200 resent
+    assert len(agent.server_txns) == cap
 
 
 def test_flood_memory_is_bounded_by_the_transaction_cap(make_ua) -> None:
     agent, net, _loop = make_ua("{max_calls: 10, max_transactions: 50}")
-    for n in range(500):
+    for n in range(2000):
         agent.receive(invite(n), PEER)
-    assert len(agent.server_txns) <= 50
+    # 10 calls are up (their 2xx await an ACK); the other INVITEs were answered 503 and
+    # never ACKed: those linger up to the cap.
+    assert len(agent.server_txns) == LINGER_FACTOR * 50 + 10
     assert len(agent.calls) == 10
     # Every INVITE got exactly one final response.
-    assert len(finals(net)) == 500
+    assert len(finals(net)) == 2000
+
+
+def test_a_2xx_awaiting_its_ack_is_never_ended_early(make_ua) -> None:
+    agent, net, _loop = make_ua("{max_calls: 50, max_transactions: 1}")
+    for n in range(3 * LINGER_FACTOR):
+        agent.receive(invite(n), PEER)
+    assert finals(net) == [200] * (3 * LINGER_FACTOR)
+    # None was ACKed: every one of them still resends its 2xx and waits (timer L).
+    assert len(agent.server_txns) == 3 * LINGER_FACTOR
 
 
 def test_limits_config_defaults_and_values(tmp_path) -> None:
