@@ -55,8 +55,8 @@ class Router:
     def __init__(self, config: Config) -> None:
         self._apps = frozenset(config.apps)
         self._default = config.default_app
-        # (kind, matcher data, header value, app): sets and compiled regexes built once.
-        rules: list[tuple[str, Any, str | None, str | None]] = []
+        # (kind, matcher data, header value, app, auth): sets and compiled regexes built once.
+        rules: list[tuple[str, Any, str | None, str | None, bool]] = []
         for rule in config.routing:
             data: Any
             if rule.kind in ("user", "domain"):
@@ -65,22 +65,26 @@ class Router:
                 data = re.compile(rule.values[0])
             else:
                 data = rule.values[0]
-            rules.append((rule.kind, data, rule.header_value, rule.app))
+            rules.append((rule.kind, data, rule.header_value, rule.app, rule.auth))
         self._rules = tuple(rules)
 
     def select(self, ruri: SipUri | AbsoluteUri, headers: Headers) -> str | None:
         """App name for this request: first matching rule, else default_app, else None."""
-        for kind, data, header_value, app in self._rules:
+        return self.route(ruri, headers)[0]
+
+    def route(self, ruri: SipUri | AbsoluteUri, headers: Headers) -> tuple[str | None, bool]:
+        """(app name or None, whether the matching rule requires digest authentication)."""
+        for kind, data, header_value, app, auth in self._rules:
             if kind == "user":
                 if ruri.user is not None and ruri.user in data:
-                    return app
+                    return app, auth
             elif kind == "domain":
                 host = ruri.host
                 if host and host.lower() in data:
-                    return app
+                    return app, auth
             elif kind == "regex":
                 if data.search(str(ruri)):
-                    return app
+                    return app, auth
             elif kind == "header":
                 value = headers.get(data)
                 if value is None:
@@ -88,14 +92,14 @@ class Router:
                 value = value.strip()
                 if header_value is not None:
                     if value == header_value:
-                        return app
+                        return app, auth
                 elif value in self._apps:
-                    return value
+                    return value, auth
             elif kind == "param":
                 value = _param(ruri, data)
                 if value is not None and value in self._apps:
-                    return value
-        return self._default
+                    return value, auth
+        return self._default, False
 
 
 class AppFactory:

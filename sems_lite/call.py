@@ -34,9 +34,11 @@ from sems_lite.sip.dialog import Dialog
 from sems_lite.sip.message import Request, Response
 from sems_lite.sip.replies import make_response
 from sems_lite.sip.transaction import InviteServerTransaction, NonInviteServerTransaction
+from sems_lite.sip.validate import Rejection
 
 if TYPE_CHECKING:
     from sems_lite.rtp.stream import AudioSink, AudioSource, RtpStream
+    from sems_lite.session_refresh import SessionRefresh
     from sems_lite.ua import UserAgent
 
 log = logging.getLogger("sems_lite.call")
@@ -81,6 +83,7 @@ class Call:
         "reinvite_txn",
         "sdp_session_id",
         "sdp_version",
+        "session_refresh",
         "started_at",
         "state",
         "stream",
@@ -122,6 +125,7 @@ class Call:
         self._timers: list[TimerHandle] = []
         self.media_on = False
         self.final_status = 0  # the final response code we sent to the INVITE
+        self.session_refresh: SessionRefresh | None = None  # RFC 4028, set by the UA
         stream.on_dtmf = self._on_dtmf
 
     # -- what apps use ---------------------------------------------------------------------
@@ -187,6 +191,8 @@ class Call:
             self.local_sdp = offer.serialize()
         self._respond_invite(200, body=self.local_sdp)
         self.state = CallState.ANSWERED
+        if self.session_refresh is not None:
+            self.session_refresh.start()
         self.started_at = self.ua.loop.time()
         self.stream.last_rx = self.started_at
         self.ua.media_started(self)
@@ -366,6 +372,8 @@ class Call:
         if status >= 200:
             self.final_status = status
         headers = [("Contact", self.dialog.local_contact)] if 100 < status < 300 else []
+        if status == 200 and self.session_refresh is not None:
+            headers += self.session_refresh.response_headers()
         headers += self.ua.server_headers()
         resp = make_response(
             self.invite,
@@ -424,6 +432,8 @@ class Call:
             # Another offer/answer is in progress (RFC 3261 §14.2).
             txn.respond(make_response(req, 491, to_tag=self.dialog.local_tag))
             return
+        if self._refresh_refused(req, txn):
+            return
         try:
             offer = self._parse_body(req)
             if offer is None:
@@ -437,7 +447,7 @@ class Call:
             txn.respond(make_response(req, exc.status, exc.reason, to_tag=self.dialog.local_tag))
             return
         self.reinvite_txn = txn
-        headers = [("Contact", self.dialog.local_contact), *self.ua.server_headers()]
+        headers = [("Contact", self.dialog.local_contact), *self._refresh_headers()]
         txn.respond(
             make_response(
                 req,
@@ -452,6 +462,8 @@ class Call:
     def on_update(self, req: Request, txn: NonInviteServerTransaction) -> None:
         """UPDATE (RFC 3311): an offer answered in the 200, or a plain refresh."""
         body = b""
+        if self._refresh_refused(req, txn):
+            return
         try:
             offer = self._parse_body(req)
             if offer is not None:
@@ -464,11 +476,35 @@ class Call:
             make_response(
                 req,
                 200,
-                headers=[("Contact", self.dialog.local_contact), *self.ua.server_headers()],
+                headers=[("Contact", self.dialog.local_contact), *self._refresh_headers()],
                 body=body,
                 content_type="application/sdp" if body else None,
             )
         )
+
+    def _refresh_refused(
+        self, req: Request, txn: InviteServerTransaction | NonInviteServerTransaction
+    ) -> bool:
+        """A re-INVITE/UPDATE refreshes the session timer; True if it was refused (422/400)."""
+        if self.session_refresh is None:
+            return False
+        rejection: Rejection | None = self.session_refresh.refreshed(req)
+        if rejection is None:
+            return False
+        txn.respond(
+            make_response(
+                req,
+                rejection.status,
+                rejection.reason,
+                to_tag=self.dialog.local_tag,
+                headers=[*rejection.headers, *self.ua.server_headers()],
+            )
+        )
+        return True
+
+    def _refresh_headers(self) -> list[tuple[str, str]]:
+        timer = self.session_refresh.response_headers() if self.session_refresh else []
+        return [*timer, *self.ua.server_headers()]
 
     def on_bye(self) -> None:
         self._finish("caller hung up")

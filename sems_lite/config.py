@@ -19,7 +19,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -66,12 +66,16 @@ _TOP_KEYS = (
     "default_app",
     "app_config",
     "control",
+    "auth",
 )
-_SIP_KEYS = ("listen", "user_agent", "public_address")
+_SIP_KEYS = ("listen", "user_agent", "public_address", "session_timer")
+_TIMER_KEYS = ("enabled", "session_expires", "min_se", "refresher")
+_AUTH_KEYS = ("realm", "users", "algorithms", "nonce_ttl")
+_DIGEST_ALGORITHMS = ("SHA-256", "MD5", "SHA-256-sess", "MD5-sess")
 _RTP_KEYS = ("ports", "ptime", "dead_rtp_timeout")
 _LIMITS_KEYS = ("max_calls", "retry_after", "cps_limit", "max_transactions")
 _CONTROL_KEYS = ("listen", "token")
-_RULE_KEYS = (*RULE_KINDS, "value", "app")
+_RULE_KEYS = (*RULE_KINDS, "value", "app", "auth")
 
 # transport:host:port with an optional transport; IPv6 hosts must be bracketed.
 _LISTEN_RE = re.compile(r"(?:([A-Za-z][A-Za-z0-9]*):)?(\[[^\]]*\]|[^:\[\]]+):([0-9]+)")
@@ -107,10 +111,31 @@ class ListenAddress:
 
 
 @dataclass(frozen=True)
+class SessionTimerConfig:
+    """RFC 4028 as UAS: the box always runs a timer, so a dead peer cannot hold a call."""
+
+    enabled: bool = True
+    session_expires: int = 1800  # seconds the box asks for when the caller names none
+    min_se: int = 90  # shorter intervals are refused with 422
+    refresher: str = "uac"  # who refreshes when the caller leaves it to us: uac or uas
+
+
+@dataclass(frozen=True)
 class SipConfig:
     listen: tuple[ListenAddress, ...]
     user_agent: str
     public_address: str | None  # IP (IPv6 without brackets) or host name
+    session_timer: SessionTimerConfig = field(default_factory=SessionTimerConfig)
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """Digest credentials (RFC 7616) for the routing rules marked `auth: true`."""
+
+    realm: str = "sems_lite"
+    users: Mapping[str, str] = field(default_factory=dict)  # name -> password or "ha1:<hex>"
+    algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    nonce_ttl: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -142,6 +167,7 @@ class Rule:
     values: tuple[str, ...]  # users; lower-cased domains; (pattern,); (header,); (param,)
     header_value: str | None  # header rules with `value`
     app: str | None  # None when the header value / R-URI parameter names the app
+    auth: bool = False  # INVITEs matching this rule must carry digest credentials
 
 
 @dataclass(frozen=True)
@@ -157,6 +183,7 @@ class Config:
     default_app: str | None
     app_config: Mapping[str, Mapping[str, Any]]  # app name -> read-only free mapping
     control: ControlConfig = ControlConfig(None, 0, None)
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
 
 # --- value validators: raise ValueError(problem); the caller knows the location ---------
@@ -412,6 +439,15 @@ class _Walker:
             default_app = self.app_ref(top["default_app"][1], "default_app")
         app_config = self.app_config(top.get("app_config"))
         control = self.control(top.get("control"))
+        auth = self.auth(top.get("auth"))
+        if not auth.users:
+            for i, rule in enumerate(routing):
+                if rule.auth:
+                    raise self.fail(
+                        top["routing"][1].value[i],
+                        f"routing[{i}].auth",
+                        "needs users to check against: set auth.users",
+                    )
         return Config(
             path=self.file,
             sip=sip,
@@ -424,7 +460,64 @@ class _Walker:
             default_app=default_app,
             app_config=app_config,
             control=control,
+            auth=auth,
         )
+
+    def boolean(self, node: Node, path: str) -> bool:
+        if not isinstance(node, ScalarNode) or node.tag != "tag:yaml.org,2002:bool":
+            raise self.fail(node, path, f"expected true or false, got {_kind(node)}")
+        return bool(self.scalar(node, path))
+
+    def session_timer(self, entry: tuple[Node, Node] | None) -> SessionTimerConfig:
+        m = self.mapping(entry and entry[1], "sip.session_timer", _TIMER_KEYS)
+        found: dict[str, Any] = {}
+        if "enabled" in m:
+            found["enabled"] = self.boolean(m["enabled"][1], "sip.session_timer.enabled")
+        for key in ("session_expires", "min_se"):
+            if key in m:
+                node = m[key][1]
+                found[key] = self.integer(node, f"sip.session_timer.{key}")
+                if found[key] < 90:
+                    raise self.fail(node, f"sip.session_timer.{key}", "must be >= 90 (RFC 4028)")
+        if "refresher" in m:
+            node = m["refresher"][1]
+            found["refresher"] = self.string(node, "sip.session_timer.refresher")
+            if found["refresher"] not in ("uac", "uas"):
+                raise self.fail(node, "sip.session_timer.refresher", "must be 'uac' or 'uas'")
+        timer = SessionTimerConfig(**found)
+        if timer.min_se > timer.session_expires:
+            node = m["min_se"][1] if "min_se" in m else entry and entry[1]
+            raise self.fail(node, "sip.session_timer.min_se", "must not exceed session_expires")
+        return timer
+
+    def auth(self, entry: tuple[Node, Node] | None) -> AuthConfig:
+        m = self.mapping(entry and entry[1], "auth", _AUTH_KEYS)
+        found: dict[str, Any] = {}
+        if "realm" in m:
+            node = m["realm"][1]
+            realm = self.nonempty_string(node, "auth.realm")
+            if any(c in realm for c in '"\\\r\n'):
+                raise self.fail(node, "auth.realm", "must not contain quotes or backslashes")
+            found["realm"] = realm
+        if "users" in m:
+            users = {}
+            for name, (_key, vnode) in self.mapping(m["users"][1], "auth.users", None).items():
+                users[name] = self.nonempty_string(vnode, f"auth.users.{name}")
+            found["users"] = MappingProxyType(users)
+        if "algorithms" in m:
+            algorithms = []
+            for item, text, path in self.strings(m["algorithms"][1], "auth.algorithms"):
+                canonical = {a.upper(): a for a in _DIGEST_ALGORITHMS}.get(text.strip().upper())
+                if canonical is None:
+                    raise self.fail(item, path, f"{text!r} is not one of {_DIGEST_ALGORITHMS}")
+                algorithms.append(canonical)
+            found["algorithms"] = tuple(algorithms)
+        if "nonce_ttl" in m:
+            node = m["nonce_ttl"][1]
+            found["nonce_ttl"] = self.number(node, "auth.nonce_ttl")
+            if found["nonce_ttl"] <= 0:
+                raise self.fail(node, "auth.nonce_ttl", "must be > 0")
+        return AuthConfig(**found)
 
     def control(self, entry: tuple[Node, Node] | None) -> ControlConfig:
         m = self.mapping(entry and entry[1], "control", _CONTROL_KEYS)
@@ -468,7 +561,8 @@ class _Walker:
             node = m["public_address"][1]
             text = self.nonempty_string(node, "sip.public_address").strip()
             public_address = self.checked(node, "sip.public_address", _parse_public_address, text)
-        return SipConfig(tuple(listen), user_agent, public_address)
+        timer = self.session_timer(m.get("session_timer"))
+        return SipConfig(tuple(listen), user_agent, public_address, timer)
 
     def rtp(self, entry: tuple[Node, Node] | None) -> RtpConfig:
         m = self.mapping(entry and entry[1], "rtp", _RTP_KEYS)
@@ -625,7 +719,8 @@ class _Walker:
             raise self.fail(node, path, f"rule needs 'app' (which app a {kind!r} match selects)")
         else:
             app = self.app_ref(m["app"][1], f"{path}.app")
-        return Rule(kind, values, header_value, app)
+        auth = "auth" in m and self.boolean(m["auth"][1], f"{path}.auth")
+        return Rule(kind, values, header_value, app, auth)
 
     def app_config(self, entry: tuple[Node, Node] | None) -> Mapping[str, Mapping[str, Any]]:
         m = self.mapping(entry and entry[1], "app_config", None)

@@ -38,11 +38,14 @@ from sems_lite.core.transport import Peer, Transports
 from sems_lite.media.codecs import codec_specs
 from sems_lite.media.engine import MediaEngine
 from sems_lite.rtp.stream import RtpStream
+from sems_lite.session_refresh import SessionRefresh
+from sems_lite.sip.auth import DigestAuthenticator, redact
 from sems_lite.sip.dialog import Dialog, new_branch, new_tag
 from sems_lite.sip.dtmf_info import parse_dtmf_body
 from sems_lite.sip.errors import SipParseError
 from sems_lite.sip.message import Request, Response, parse_message
 from sems_lite.sip.replies import make_response
+from sems_lite.sip.session_timer import SessionTimer
 from sems_lite.sip.transaction import (
     InviteServerTransaction,
     NonInviteClientTransaction,
@@ -53,14 +56,14 @@ from sems_lite.sip.transaction import (
     server_key,
 )
 from sems_lite.sip.uri import SipUri
-from sems_lite.sip.validate import check_request
+from sems_lite.sip.validate import Rejection, check_request
 from sems_lite.sip.via import Via, parse_via
 
 log = logging.getLogger("sems_lite.ua")
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
 ACCEPT = "application/sdp"
-SUPPORTED = ""  # no SIP extensions yet (100rel, timer come later)
+SUPPORTED = "timer"  # RFC 4028 session timers (100rel is not supported)
 KNOWN_UNSERVED = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER"})
 DTMF_BODIES = (ACCEPT, "application/dtmf-relay", "application/dtmf")
 DIALOG_ONLY = frozenset({"BYE", "INFO", "UPDATE", "PRACK"})
@@ -88,6 +91,7 @@ class UserAgent:
         self.apps = apps
         self.config = config
         self.local_codecs = codec_specs(config.codecs)
+        self.authenticator = _authenticator(config, None, loop.time)
         self.server_txns: dict[tuple[str, ...], ServerTransaction] = {}
         # Server transactions without a final answer yet, and the answered ones that linger
         # for retransmissions, oldest first (dicts keep insertion order).
@@ -115,6 +119,8 @@ class UserAgent:
         self.config = config
         self.router = router
         self.local_codecs = codec_specs(config.codecs)
+        # Same secret: nonces issued before the reload stay valid.
+        self.authenticator = _authenticator(config, self.authenticator, self.loop.time)
 
     # -- incoming --------------------------------------------------------------------------
     def receive(self, data: bytes, peer: Peer) -> None:
@@ -221,7 +227,7 @@ class UserAgent:
             return
         txn = self._new_server_txn(key, req, dest)
         accept = DTMF_BODIES if req.method == "INFO" else (ACCEPT,)
-        rejection = check_request(req, accept=accept)
+        rejection = check_request(req, accept=accept, supported=self._extensions())
         if rejection is not None:
             txn.respond(
                 make_response(
@@ -239,6 +245,9 @@ class UserAgent:
             self._in_dialog(req, txn)
         else:
             self._out_of_dialog(req, txn, peer)
+
+    def _extensions(self) -> tuple[str, ...]:
+        return ("timer",) if self.config.sip.session_timer.enabled else ()
 
     def _cps_admit(self) -> bool:
         """Take a token from the calls-per-second bucket; False when it is empty."""
@@ -430,10 +439,20 @@ class UserAgent:
             log.info("INVITE %s: 503, call limit %d reached", req.uri, self.config.limits.max_calls)
             reject(503, "Service Unavailable", self._retry_after())
             return
-        app_name = self.router.select(req.uri, req.headers)
+        app_name, needs_auth = self.router.route(req.uri, req.headers)
         if app_name is None:
             log.info("INVITE %s from %s: 404, no routing rule matches", req.uri, peer.host)
             reject(404)
+            return
+        if needs_auth:
+            challenge = self._check_credentials(req, peer)
+            if challenge is not None:
+                reject(401, "Unauthorized", [*challenge, *self.server_headers()])
+                return
+        timer = self._session_timer(req)
+        if isinstance(timer, Rejection):
+            log.info("INVITE %s from %s: %d %s", req.uri, peer.host, timer.status, timer.reason)
+            reject(timer.status, timer.reason, [*timer.headers, *self.server_headers()])
             return
         try:
             app = self.apps.instance(app_name)
@@ -458,6 +477,8 @@ class UserAgent:
         dialog = Dialog.uas_from_invite(req, new_tag(), self.contact_for(peer), peer.transport)
         call = Call(self, req, txn, dialog, stream, host, app_name, app)
         call.peer = peer
+        if timer is not None:
+            call.session_refresh = SessionRefresh(call, timer)
         try:
             call.process_initial_offer()
         except SessionError as exc:
@@ -492,6 +513,36 @@ class UserAgent:
                 call.reject(500, "App Error")
             else:
                 call.hangup("app error")
+
+    def _check_credentials(self, req: Request, peer: Peer) -> list[tuple[str, str]] | None:
+        """None if the INVITE carries valid digest credentials, else the 401's challenge."""
+        stale = False
+        for value in req.headers.get_all("Authorization"):
+            result = self.authenticator.verify(req.method, value, uri=str(req.uri))
+            if result.ok:
+                log.info("INVITE %s from %s: authenticated as %s", req.uri, peer.host, result.user)
+                return None
+            stale = stale or result.stale
+            # Never the header itself: it carries the response hash (see auth.redact).
+            log.info(
+                "INVITE %s from %s: credentials refused (%s): %s",
+                req.uri,
+                peer.host,
+                result.reason,
+                redact(value),
+            )
+        return self.authenticator.challenge(stale)
+
+    def _session_timer(self, req: Request) -> SessionTimer | Rejection | None:
+        cfg = self.config.sip.session_timer
+        if not cfg.enabled:
+            return None
+        return SessionTimer.negotiate(
+            req.headers,
+            session_expires=cfg.session_expires,
+            min_se=cfg.min_se,
+            prefer=cfg.refresher,
+        )
 
     def media_started(self, call: Call) -> None:
         if not call.media_on:
@@ -532,7 +583,11 @@ class UserAgent:
 
     # -- outgoing requests -----------------------------------------------------------------
     def send_in_dialog(
-        self, call: Call, method: str, on_response: Callable[[Response | None], None]
+        self,
+        call: Call,
+        method: str,
+        on_response: Callable[[Response | None], None],
+        extra_headers: list[tuple[str, str]] | None = None,
     ) -> None:
         dialog = call.dialog
         hop = dialog.next_hop()
@@ -559,7 +614,9 @@ class UserAgent:
             lport,
             {"branch": new_branch(), "rport": None},
         )
-        req = dialog.create_request(method, via, user_agent=self.config.sip.user_agent)
+        req = dialog.create_request(
+            method, via, extra_headers=extra_headers, user_agent=self.config.sip.user_agent
+        )
 
         def send(data: bytes) -> None:
             self.transports.send(data, dest)
@@ -618,6 +675,20 @@ class UserAgent:
             finish()
             return
         self.loop.call_later(SHUTDOWN_GRACE, finish)
+
+
+def _authenticator(
+    config: Config, previous: DigestAuthenticator | None, clock: Callable[[], float]
+) -> DigestAuthenticator:
+    auth = config.auth
+    return DigestAuthenticator(
+        auth.realm,
+        auth.users,
+        algorithms=auth.algorithms,
+        nonce_ttl=auth.nonce_ttl,
+        secret=previous.secret if previous is not None else None,
+        clock=clock,
+    )
 
 
 def _awaits_ack(txn: ServerTransaction) -> bool:

@@ -16,17 +16,46 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import math
 import os
 import warnings
+from array import array
 from collections.abc import Callable
+from operator import mul
 
 from sems_lite.media.wav import ENCODERS, FORMATS, MAX_DATA_SIZE, RATES, build_header
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # stdlib audioop warns on 3.11/3.12
-    import audioop
-
 log = logging.getLogger("sems_lite.media")
+
+
+def rms_py(pcm: bytes) -> int:
+    """audioop.rms(pcm, 2) in plain Python: the same double arithmetic, the same result."""
+    a = array("h", pcm)
+    return int(math.sqrt(sum(map(mul, a, a)) / len(a))) if a else 0
+
+
+def _pick_rms() -> Callable[[bytes], int]:
+    """audioop's C rms where it exists (stdlib up to 3.12, audioop-lts after), else rms_py:
+    OpenWRT's Python has no audioop."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # stdlib audioop warns on 3.11/3.12
+        try:
+            import audioop
+        except ImportError:
+            return rms_py
+    audioop_rms = audioop.rms
+    return lambda pcm: audioop_rms(pcm, 2)
+
+
+def _first_rms(pcm: bytes) -> int:
+    # picked on the first call, not at import: a box that never records never loads audioop
+    global rms
+    rms = _pick_rms()
+    return rms(pcm)
+
+
+# Root mean square of native-endian 16-bit PCM, as audioop.rms(pcm, 2).
+rms: Callable[[bytes], int] = _first_rms
 
 
 class Recorder:
@@ -123,7 +152,7 @@ class Recorder:
             self._buf += self._encode(pcm)
             self._samples += samples
             if self._silence_samples is not None:
-                if audioop.rms(pcm, 2) < self.silence_level:
+                if rms(pcm) < self.silence_level:
                     self._silent += samples
                     if self._silent >= self._silence_samples:
                         reason = reason or "silence"

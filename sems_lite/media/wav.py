@@ -16,15 +16,11 @@ from __future__ import annotations
 import os
 import struct
 import sys
-import warnings
+from array import array
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from sems_lite import native
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # stdlib audioop warns on 3.11/3.12
-    import audioop
 
 FORMATS = ("pcm16", "ulaw", "alaw")
 RATES = (8000, 16000)
@@ -83,12 +79,20 @@ alaw_encode = native.alaw_encode
 Resampler = native.Resampler
 
 
+def byteswap16(data: bytes) -> bytes:
+    """Each 16-bit sample with its two bytes swapped (array does it in C; no audioop,
+    which OpenWRT's Python does not have)."""
+    swapped = array("h", data)
+    swapped.byteswap()
+    return swapped.tobytes()
+
+
 def le16_to_native(data: bytes) -> bytes:
-    return audioop.byteswap(data, 2) if _BIG_ENDIAN else data  # no copy on little-endian
+    return byteswap16(data) if _BIG_ENDIAN else data  # no copy on little-endian
 
 
 def native_to_le16(pcm: bytes) -> bytes:
-    return audioop.byteswap(pcm, 2) if _BIG_ENDIAN else pcm
+    return byteswap16(pcm) if _BIG_ENDIAN else pcm
 
 
 DECODERS = {"pcm16": le16_to_native, "ulaw": ulaw_decode, "alaw": alaw_decode}

@@ -28,6 +28,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sems_lite.sip.errors import SipParseError
+from sems_lite.sip.uri import SipUri, parse_uri
+
 __all__ = ["AuthResult", "DigestAuthenticator", "digest_response", "parse_auth_params", "redact"]
 
 _HASHES: dict[str, Callable[..., Any]] = {
@@ -117,6 +120,22 @@ def redact(header_value: str) -> str:
     if not params and len(header_value.strip()) > len(scheme):
         shown.append("<redacted>")  # e.g. Basic's token68: never echo it
     return f"{scheme} {', '.join(shown)}".rstrip()
+
+
+def _same_target(digest_uri: str, request_uri: str) -> bool:
+    if digest_uri == request_uri:
+        return True
+    try:
+        given, wanted = parse_uri(digest_uri), parse_uri(request_uri)
+    except SipParseError:
+        return False
+    if not isinstance(given, SipUri) or not isinstance(wanted, SipUri):
+        return False
+    return (given.scheme.lower(), given.host.lower(), given.port) == (
+        wanted.scheme.lower(),
+        wanted.host.lower(),
+        wanted.port,
+    )
 
 
 def _hex(algorithm: str, text: str) -> str:
@@ -247,8 +266,20 @@ class DigestAuthenticator:
 
     # -- verification -----------------------------------------------------------------
 
-    def verify(self, method: str, authorization: str | None) -> AuthResult:
-        """Check one Authorization header value for a request with this method."""
+    @property
+    def secret(self) -> bytes:
+        """The nonce key: hand it to the next authenticator (reload) to keep nonces valid."""
+        return self._secret
+
+    def verify(
+        self, method: str, authorization: str | None, *, uri: str | None = None
+    ) -> AuthResult:
+        """Check one Authorization header value for a request with this method.
+
+        With `uri` (the Request-URI), the credentials' digest-uri must name the same
+        target: equal, or a SIP URI of the same host and port (clients such as sipp leave
+        the user part out). A response computed for another box is refused.
+        """
         if authorization is None:
             return _fail("no credentials")
         if len(authorization) > _MAX_HEADER:
@@ -267,6 +298,8 @@ class DigestAuthenticator:
             return _fail(f"missing {', '.join(missing)}", user)
         if params["realm"] != self.realm:
             return _fail("wrong realm", user)
+        if uri is not None and not _same_target(params["uri"], uri):
+            return _fail("digest uri does not match the request", user)
         if params.get("userhash", "false").lower() != "false":
             return _fail("userhash not supported", user)
         algorithm = params.get("algorithm", "MD5").upper()

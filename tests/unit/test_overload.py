@@ -3,7 +3,7 @@ cap on server transactions in flight, plus their config keys."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -24,19 +24,9 @@ Agent = tuple[UserAgent, FakeTransports, FakeLoop]
 
 
 @pytest.fixture
-def make_ua(tmp_path) -> Iterator[Callable[[str], Agent]]:
+def make_ua(ua_from) -> Callable[[str], Agent]:
     """Factory: a UA on a fake clock and transport with `limits` as given (YAML flow map)."""
-    made: list[UserAgent] = []
-
-    def factory(limits: str) -> Agent:
-        agent, net, loop = build_ua(BASE + f"limits: {limits}\n", str(tmp_path / "c.yaml"))
-        made.append(agent)
-        return agent, net, loop
-
-    yield factory
-    for agent in made:
-        for call in list(agent.calls.values()):
-            call._finish("test over")
+    return lambda limits: ua_from(BASE + f"limits: {limits}\n")
 
 
 def invite(n: int) -> bytes:

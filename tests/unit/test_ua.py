@@ -110,6 +110,7 @@ def request(
     to_tag: str | None = None,
     body: bytes = b"",
     cseq_method: str | None = None,
+    headers: tuple[str, ...] = (),
 ) -> bytes:
     to = f"<sip:{user}@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
     lines = [
@@ -121,6 +122,7 @@ def request(
         f"CSeq: {cseq} {cseq_method or method}",
         "Contact: <sip:a@127.0.0.1:5061>",
         "Max-Forwards: 70",
+        *headers,
     ]
     if body:
         lines.append("Content-Type: application/sdp")
