@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 TEST_PACKAGES := sip-tester baresip sox
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format test-tools check-config native native-check bench fuzz soak cross cross-all package clean
+.PHONY: run test lint format test-tools check-config native native-check bench bench-footprint fuzz soak cross cross-all cross-test cross-wheel package clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,17 @@ cross-all: $(VENV)/.installed
 	VENV=$(VENV) sh boards/install-toolchain.sh
 	$(MAKE) -f boards/cross.mk VENV=$(VENV) PROFILE=$(PROFILE) cross-all
 
+# The whole box under qemu-user on a board with a Debian target Python (armhf, arm64,
+# mipsel): a sysroot is assembled under build/, then sipp calls echo and announcement.
+cross-test: $(VENV)/.test-installed test-tools
+	VENV=$(VENV) sh boards/install-toolchain.sh
+	$(MAKE) -f boards/cross.mk BOARD=$(BOARD) VENV=$(VENV) PROFILE=$(PROFILE) cross-test
+
+# The same with the cffi extension cross-built by crossenv (API mode) instead of the .so.
+cross-wheel: $(VENV)/.test-installed test-tools
+	VENV=$(VENV) sh boards/install-toolchain.sh
+	$(MAKE) -f boards/cross.mk BOARD=$(BOARD) VENV=$(VENV) PROFILE=$(PROFILE) cross-wheel
+
 # An OpenWRT .ipk for a board (byte-compiled for the router's Python 3.11): build/<board>/
 package: $(VENV)/.installed
 	VENV=$(VENV) sh boards/install-toolchain.sh
@@ -75,6 +86,11 @@ package: $(VENV)/.installed
 	$(PY) boards/package.py $(BOARD) $(if $(PACKAGE_PYTHON),--python $(PACKAGE_PYTHON))
 
 # Benchmarks (not tests): kernel cost per frame, RTP send-time jitter. See bench/README.md.
+# Sizes per board, kernel instruction counts (callgrind), RSS / start-up / modules on x86.
+bench-footprint: $(VENV)/.installed
+	command -v valgrind >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq valgrind; }
+	$(PY) bench/footprint.py --all
+
 bench: $(VENV)/.installed
 	$(PY) bench/kernels.py
 	$(PY) bench/send_jitter.py --calls 1,200

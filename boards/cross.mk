@@ -4,6 +4,12 @@
 #   ... CC=mips-openwrt-linux-musl-gcc                     an OpenWRT SDK compiler instead of zig
 #   ... PROFILE=server                                     -O3 instead of -Os
 #   make -f boards/cross.mk BOARD=x86-64 show              the board's keys as make reads them
+#   make -f boards/cross.mk BOARD=ipq40xx-arm_cortex-a7 cross-test
+#       the whole box under qemu-user: Debian's Python for the board (boards/sysroot.sh),
+#       sems_lite on the board's .so, real sipp calls to echo and announcement
+#   make -f boards/cross.mk BOARD=ipq40xx-arm_cortex-a7 cross-wheel
+#       a wheel with the cffi API-mode extension built by crossenv (boards/crossenv-wheel.sh),
+#       then the same box test with that wheel installed (`--version` says native)
 # Output: build/<board>/libsems_kernels.so with sems_kernels.h beside it (the cdef that
 # sems_lite.native needs to dlopen it) and build/<board>/test_kernels (static).
 # Tools: boards/install-toolchain.sh installs zig (PyPI ziglang), qemu-user-static, readelf.
@@ -26,7 +32,7 @@ TESTSRC := $(ROOT)/native/tests/test_kernels.c
 export ZIG_GLOBAL_CACHE_DIR ?= $(ROOT)/build/zig-cache
 export ZIG_LOCAL_CACHE_DIR ?= $(ROOT)/build/zig-cache
 
-.PHONY: cross cross-all so tests run-tests check size list show clean-board
+.PHONY: cross cross-all cross-test cross-wheel so tests run-tests check size list show clean-board
 .DEFAULT_GOAL := cross
 
 list:
@@ -119,5 +125,43 @@ size: $(SO)
 clean-board:
 	rm -rf $(OUT)
 
+# --- the whole box under qemu-user -------------------------------------------------------
+# The test (tests/cross/test_qemu_box.py) stages sems_lite into the sysroot itself
+# (boards/stage.py) and picks the .so the same way as BOX_SO here.
+# Where the board's float ABI is not the Debian Python's (SYSROOT_ZIG_TARGET, mipsel), the
+# same C is built again for the sysroot: the board's object stays what the router gets.
+CROSS_TEST_ARGS ?=
+ifneq ($(SYSROOT_ZIG_TARGET),)
+BOX_OUT := $(OUT)/sysroot-abi
+BOX_SO  := $(BOX_OUT)/libsems_kernels.so
+BOX_CC  := $(PY) -m ziglang cc -target $(SYSROOT_ZIG_TARGET) \
+           $(if $(SYSROOT_ZIG_CPU),-mcpu=$(SYSROOT_ZIG_CPU))
+
+$(BOX_SO): $(SRCS) $(HDR)
+	@mkdir -p $(BOX_OUT)/obj
+	for c in $(SRCS); do \
+	  $(BOX_CC) $(CFLAGS) -fPIC -c -o $(BOX_OUT)/obj/$$(basename $$c .c).o $$c || exit 1; \
+	done
+	$(BOX_CC) -shared -Wl,-soname,libsems_kernels.so -Wl,--gc-sections -s \
+	  -o $@ $(patsubst $(ROOT)/native/%.c,$(BOX_OUT)/obj/%.o,$(SRCS)) -nostdlib
+	cp $(HDR) $(BOX_OUT)/
+else
+BOX_SO  := $(SO)
+endif
+
+cross-test: cross $(BOX_SO)
+	@if [ -z "$(DEBIAN_ARCH)" ]; then \
+	  echo "$(BOARD): Debian has no Python for this arch; its test is the C tests (make cross)" >&2; \
+	  exit 2; fi
+	sh $(HERE)/sysroot.sh $(DEBIAN_ARCH)
+	SEMS_LITE_CROSS_BOARD=$(BOARD) $(PY) -m pytest -m cross -v -p no:cacheprovider \
+	  $(ROOT)/tests/cross/test_qemu_box.py $(CROSS_TEST_ARGS)
+
 .PHONY: FORCE
 FORCE:
+
+cross-wheel:
+	VENV=$(VENV) sh $(HERE)/crossenv-wheel.sh $(BOARD)
+	SEMS_LITE_CROSS_BOARD=$(BOARD) SEMS_LITE_CROSS_WHEEL="$$(ls $(OUT)/wheel/*.whl)" \
+	  $(PY) -m pytest -m cross -v -p no:cacheprovider \
+	  $(ROOT)/tests/cross/test_qemu_box.py $(CROSS_TEST_ARGS)

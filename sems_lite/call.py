@@ -37,6 +37,7 @@ from sems_lite.sip.transaction import InviteServerTransaction, NonInviteServerTr
 from sems_lite.sip.validate import Rejection
 
 if TYPE_CHECKING:
+    from sems_lite.dialout import Dialer
     from sems_lite.rtp.stream import AudioSink, AudioSource, RtpStream
     from sems_lite.session_refresh import SessionRefresh
     from sems_lite.ua import UserAgent
@@ -46,6 +47,7 @@ log = logging.getLogger("sems_lite.call")
 
 class CallState(Enum):
     INCOMING = "incoming"  # INVITE received, no final answer yet
+    DIALING = "dialing"  # our INVITE sent (dial-out), no final answer yet
     ANSWERED = "answered"  # 200 sent, waiting for the ACK
     CONFIRMED = "confirmed"  # ACK received
     ENDING = "ending"  # BYE sent, waiting for its answer
@@ -68,6 +70,7 @@ class Call:
         "app",
         "app_name",
         "dead_rtp_timeout",
+        "dialer",
         "dialog",
         "end_reason",
         "final_status",
@@ -126,6 +129,7 @@ class Call:
         self.media_on = False
         self.final_status = 0  # the final response code we sent to the INVITE
         self.session_refresh: SessionRefresh | None = None  # RFC 4028, set by the UA
+        self.dialer: Dialer | None = None  # set for calls the box places (dial-out)
         stream.on_dtmf = self._on_dtmf
 
     # -- what apps use ---------------------------------------------------------------------
@@ -186,9 +190,7 @@ class Call:
         if self.state is not CallState.INCOMING or self.invite_txn is None:
             return
         if self.negotiated is None:
-            offer = self._make_offer()
-            self._pending_offer = offer
-            self.local_sdp = offer.serialize()
+            self.make_offer()
         self._respond_invite(200, body=self.local_sdp)
         self.state = CallState.ANSWERED
         if self.session_refresh is not None:
@@ -208,6 +210,9 @@ class Call:
         """End the call from our side: reject, or BYE once the dialog is confirmed."""
         if self.state is CallState.INCOMING:
             self.reject(480, "Temporarily Unavailable")
+        elif self.state is CallState.DIALING and self.dialer is not None:
+            self.end_reason = reason
+            self.dialer.cancel()  # the call ends with the callee's 487
         elif self.state is CallState.ANSWERED:
             # A BYE before the ACK could overtake the 2xx; send it when the ACK arrives.
             self.end_reason = reason
@@ -337,6 +342,14 @@ class Call:
         self.sdp_version += 1
         self._apply(negotiated)
         self.local_sdp = answer.serialize()
+
+    def make_offer(self) -> SessionDescription:
+        """Our offer (a dial-out INVITE, or the 200 to an offerless INVITE), kept until the
+        answer comes."""
+        offer = self._make_offer()
+        self._pending_offer = offer
+        self.local_sdp = offer.serialize()
+        return offer
 
     def _make_offer(self) -> SessionDescription:
         offer = make_offer(
@@ -506,6 +519,17 @@ class Call:
         timer = self.session_refresh.response_headers() if self.session_refresh else []
         return [*timer, *self.ua.server_headers()]
 
+    def outgoing_answered(self, negotiated: NegotiatedStream | None = None) -> None:
+        """Dial-out: the callee's 2xx was ACKed; media starts if the SDP answer was usable."""
+        self._pending_offer = None
+        self.state = CallState.CONFIRMED
+        self.started_at = self.ua.loop.time()
+        self.stream.last_rx = self.started_at
+        if negotiated is not None:
+            self._apply(negotiated)
+            self.ua.media_started(self)
+            log.info("call %s: answered by the callee%s", self.id, self._codec_text())
+
     def on_bye(self) -> None:
         self._finish("caller hung up")
 
@@ -536,6 +560,8 @@ class Call:
         """Server shutdown: end the call whatever its state."""
         if self.state is CallState.INCOMING:
             self.reject(503, "Service Unavailable")
+        elif self.state is CallState.DIALING:
+            self.hangup(reason)
         elif self.state is CallState.CONFIRMED:
             self._send_bye(reason)
         elif self.state is CallState.ANSWERED:

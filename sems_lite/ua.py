@@ -35,6 +35,7 @@ from sems_lite.config import Config
 from sems_lite.core.loop import Loop
 from sems_lite.core.ports import RtpPortPool
 from sems_lite.core.transport import Peer, Transports
+from sems_lite.dialout import Answered, Dialer, Failed
 from sems_lite.media.codecs import codec_specs
 from sems_lite.media.engine import MediaEngine
 from sems_lite.rtp.stream import RtpStream
@@ -45,8 +46,10 @@ from sems_lite.sip.dtmf_info import parse_dtmf_body
 from sems_lite.sip.errors import SipParseError
 from sems_lite.sip.message import Request, Response, parse_message
 from sems_lite.sip.replies import make_response
+from sems_lite.sip.request import build_invite
 from sems_lite.sip.session_timer import SessionTimer
 from sems_lite.sip.transaction import (
+    InviteClientTransaction,
     InviteServerTransaction,
     NonInviteClientTransaction,
     NonInviteServerTransaction,
@@ -55,11 +58,13 @@ from sems_lite.sip.transaction import (
     invite_key_for_cancel,
     server_key,
 )
-from sems_lite.sip.uri import SipUri
+from sems_lite.sip.uri import SipUri, parse_uri
 from sems_lite.sip.validate import Rejection, check_request
 from sems_lite.sip.via import Via, parse_via
 
 log = logging.getLogger("sems_lite.ua")
+
+ClientTransaction = NonInviteClientTransaction | InviteClientTransaction
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
 ACCEPT = "application/sdp"
@@ -70,6 +75,10 @@ DIALOG_ONLY = frozenset({"BYE", "INFO", "UPDATE", "PRACK"})
 SHUTDOWN_GRACE = 4.0  # seconds to wait for BYE answers when stopping
 CPS_RETRY_AFTER = "1"  # seconds: a calls-per-second overload clears within one
 LINGER_FACTOR = 8  # answered transactions kept, per unit of limits.max_transactions
+
+
+class DialError(Exception):
+    """A call could not be placed (bad target, limits, no ports, draining)."""
 
 
 class UserAgent:
@@ -97,7 +106,7 @@ class UserAgent:
         # for retransmissions, oldest first (dicts keep insertion order).
         self.pending_txns: set[tuple[str, ...]] = set()
         self.answered_txns: dict[tuple[str, ...], None] = {}
-        self.client_txns: dict[tuple[str, ...], NonInviteClientTransaction] = {}
+        self.client_txns: dict[tuple[str, ...], ClientTransaction] = {}
         self.invite_calls: dict[tuple[str, ...], Call] = {}  # INVITE txn key -> call (CANCEL)
         self.dialogs: dict[tuple[str, str, str], Call] = {}
         self.calls: dict[str, Call] = {}
@@ -461,19 +470,12 @@ class UserAgent:
             reject(500, "App Not Available")
             return
         host = self.local_host(peer)
-        allocated = self.ports.allocate(host)
-        if allocated is None:
+        stream = self._new_stream(app, host)
+        if stream is None:
             log.warning("INVITE %s: 503, RTP port range exhausted", req.uri)
             reject(503, "No RTP Ports", self._retry_after())
             return
-        rtp_sock, rtcp_sock, port = allocated
-        stream = RtpStream(
-            rtp_sock,
-            rtcp_sock,
-            port,
-            jitter_min_frames=getattr(app, "jitter_min_frames", 1),
-            jitter_max_frames=getattr(app, "jitter_max_frames", 10),
-        )
+        port = stream.local_port
         dialog = Dialog.uas_from_invite(req, new_tag(), self.contact_for(peer), peer.transport)
         call = Call(self, req, txn, dialog, stream, host, app_name, app)
         call.peer = peer
@@ -494,7 +496,7 @@ class UserAgent:
         self.calls[call.id] = call
         self.dialogs[dialog.id] = call
         self.invite_calls[txn.key] = call
-        self.loop.add_reader(rtcp_sock, stream.drain_rtcp)
+        self.loop.add_reader(stream.rtcp_sock, stream.drain_rtcp)
         log.info(
             "call %s: INVITE %s from %s via %s:%s:%d -> app %s",
             call.id,
@@ -582,21 +584,14 @@ class UserAgent:
         self._dead_rtp_timer = self.loop.call_later(1.0, self._check_dead_rtp)
 
     # -- outgoing requests -----------------------------------------------------------------
-    def send_in_dialog(
-        self,
-        call: Call,
-        method: str,
-        on_response: Callable[[Response | None], None],
-        extra_headers: list[tuple[str, str]] | None = None,
-    ) -> None:
+    def dialog_route(self, call: Call) -> tuple[Peer, Via] | None:
+        """Where the next request inside the call's dialog goes, and the Via for it."""
         dialog = call.dialog
         hop = dialog.next_hop()
         peer = call.peer
         assert isinstance(peer, Peer)
         if not isinstance(hop, SipUri):
-            log.warning("call %s: cannot send %s to %s", call.id, method, hop)
-            on_response(None)
-            return
+            return None
         transport = (hop.params.get("transport") or dialog.transport or "udp").lower()
         if transport not in ("udp", "tcp"):
             transport = dialog.transport
@@ -607,26 +602,126 @@ class UserAgent:
             listener = peer.listener
             transport = peer.transport
         dest = Peer(transport, host, port, listener, peer.conn_id if transport == "tcp" else None)
-        _kind, lhost, lport, _sock = self.transports.listeners[listener]
-        via = Via(
-            transport.upper(),
-            self._advertised(lhost, peer),
-            lport,
-            {"branch": new_branch(), "rport": None},
-        )
-        req = dialog.create_request(
+        return dest, self._via(dest, peer)
+
+    def _via(self, dest: Peer, peer: Peer) -> Via:
+        _kind, lhost, lport, _sock = self.transports.listeners[dest.listener]
+        branch = {"branch": new_branch(), "rport": None}
+        return Via(dest.transport.upper(), self._advertised(lhost, peer), lport, branch)
+
+    def send_in_dialog(
+        self,
+        call: Call,
+        method: str,
+        on_response: Callable[[Response | None], None],
+        extra_headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        route = self.dialog_route(call)
+        if route is None:
+            log.warning("call %s: cannot send %s to %s", call.id, method, call.dialog.next_hop())
+            on_response(None)
+            return
+        dest, via = route
+        req = call.dialog.create_request(
             method, via, extra_headers=extra_headers, user_agent=self.config.sip.user_agent
         )
+        self.send_request(req, dest, on_response)
+
+    def send_request(
+        self, req: Request, dest: Peer, on_response: Callable[[Response | None], None]
+    ) -> None:
+        """Send a non-INVITE request in its own client transaction."""
 
         def send(data: bytes) -> None:
             self.transports.send(data, dest)
 
-        def done(txn: NonInviteClientTransaction) -> None:
-            self.client_txns.pop(txn.key, None)
-
-        txn = NonInviteClientTransaction(req, send, self.loop, dest.reliable, on_response, done)
+        txn = NonInviteClientTransaction(
+            req, send, self.loop, dest.reliable, on_response, self.txn_ended
+        )
         self.client_txns[txn.key] = txn
         txn.start()
+
+    def txn_ended(self, txn: ClientTransaction) -> None:
+        if self.client_txns.get(txn.key) is txn:
+            del self.client_txns[txn.key]
+
+    # -- dial-out ----------------------------------------------------------------------------
+    def dial(
+        self,
+        target: str,
+        app_name: str,
+        *,
+        on_answered: Answered,
+        on_failed: Failed,
+        caller: str = "sems",
+        ring_timeout: float = 60.0,
+    ) -> Call:
+        """Place a call to `target` (a sip: URI) on behalf of an app; DialError if it cannot
+        start. `on_answered(call)` runs once the callee's 2xx is ACKed and media is up;
+        `on_failed(call, status)` when it ends unanswered (408 for no answer). The app's
+        `on_end` hook runs when the call ends, as for incoming calls."""
+        if self.draining:
+            raise DialError("the box is draining")
+        if len(self.calls) >= self.config.limits.max_calls:
+            raise DialError(f"call limit {self.config.limits.max_calls} reached")
+        try:
+            uri = parse_uri(target)
+        except SipParseError as exc:
+            raise DialError(f"bad target {target!r}: {exc.reason}") from None
+        if not isinstance(uri, SipUri) or not uri.host:
+            raise DialError(f"target {target!r} is not a sip: URI")
+        transport = (uri.params.get("transport") or "udp").lower()
+        host = _resolve(uri.host)
+        listener = self.transports.listener_for(transport, host)
+        if transport not in ("udp", "tcp") or listener is None:
+            raise DialError(f"no {transport} listener to reach {target!r}")
+        dest = Peer(transport, host, uri.port or 5060, listener)
+        app = self.apps.instance(app_name)
+        media_host = self.local_host(dest)
+        stream = self._new_stream(app, media_host)
+        if stream is None:
+            raise DialError("RTP port range exhausted")
+        contact = self.contact_for(dest)
+        invite = build_invite(
+            uri,
+            via=self._via(dest, dest),
+            from_uri=f"sip:{caller}@{_host_text(media_host)}",
+            contact=contact,
+            user_agent=self.config.sip.user_agent,
+            extra_headers=self.allow_headers(),
+        )
+        dialog = Dialog.uac_for_invite(invite, contact, transport)
+        call = Call(self, invite, None, dialog, stream, media_host, app_name, app)
+        call.peer = dest
+        call.state = CallState.DIALING
+        offer = call.make_offer()
+        invite.body = offer.serialize()
+        invite.headers.add("Content-Type", "application/sdp")
+        self.calls[call.id] = call
+        self.loop.add_reader(stream.rtcp_sock, stream.drain_rtcp)
+        log.info("call %s: dialing %s for app %s", call.id, target, app_name)
+        call.dialer = Dialer(call, dest, on_answered, on_failed)
+        call.dialer.start()
+        if ring_timeout > 0:
+            call.set_timer(ring_timeout, _ring_timeout, call)
+        return call
+
+    def _new_stream(self, app: Any, host: str) -> RtpStream | None:
+        """An RTP stream on a fresh port pair, or None when the range is exhausted."""
+        allocated = self.ports.allocate(host)
+        if allocated is None:
+            return None
+        rtp_sock, rtcp_sock, port = allocated
+        return RtpStream(
+            rtp_sock,
+            rtcp_sock,
+            port,
+            jitter_min_frames=getattr(app, "jitter_min_frames", 1),
+            jitter_max_frames=getattr(app, "jitter_max_frames", 10),
+        )
+
+    def dialog_confirmed(self, call: Call) -> None:
+        self.dialogs[call.dialog.id] = call
 
     # -- addresses -------------------------------------------------------------------------
     def local_host(self, peer: Peer) -> str:
@@ -697,6 +792,16 @@ def _awaits_ack(txn: ServerTransaction) -> bool:
         and txn.state is State.ACCEPTED
         and not txn.ack_received
     )
+
+
+def _ring_timeout(call: Call) -> None:
+    if call.state is CallState.DIALING:
+        log.info("call %s: no answer in time: cancelling", call.id)
+        call.hangup("no answer")
+
+
+def _host_text(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _dialog_key(req: Request, to_tag: str | None) -> tuple[str, str, str]:

@@ -1,8 +1,10 @@
-"""SIP dialogs (RFC 3261 §12), UAS side, sans-IO.
+"""SIP dialogs (RFC 3261 §12), sans-IO: the UAS side, and the UAC side for dial-out.
 
 Rules this module keeps:
 - a dialog is identified by Call-ID, local tag and remote tag;
-- the route set is the Record-Route of the INVITE in its order (UAS side, §12.1.1);
+- the route set is the Record-Route of the INVITE in its order (UAS side, §12.1.1), or of
+  the 2xx in reverse order (UAC side, §12.1.2);
+- the ACK for a 2xx is a new transaction with the INVITE's CSeq number (§13.2.2.4);
 - remote CSeq numbers must grow; a lower one gets 500 (§12.2.2);
 - requests the box sends inside the dialog are built here: R-URI is the remote target
   (loose routing) or the first route (strict routing, §12.2.1.1).
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from sems_lite.sip.address import Address, parse_address
 from sems_lite.sip.cseq import CSeq
 from sems_lite.sip.headers import Headers
-from sems_lite.sip.message import Request
+from sems_lite.sip.message import Request, Response
 from sems_lite.sip.uri import AbsoluteUri, SipUri
 from sems_lite.sip.via import Via
 
@@ -67,6 +69,41 @@ class Dialog:
             local_contact=local_contact,
             transport=transport,
         )
+
+    @classmethod
+    def uac_for_invite(cls, invite: Request, local_contact: str, transport: str) -> Dialog:
+        """A dialog the box starts with `invite`; `confirm` completes it from the 2xx."""
+        return cls(
+            call_id=invite.call_id,
+            local_tag=invite.from_addr.tag or "",
+            remote_tag="",
+            local_address=invite.from_addr,
+            remote_address=invite.to_addr,
+            remote_target=invite.uri,
+            local_cseq=invite.cseq.number,
+            local_contact=local_contact,
+            transport=transport,
+        )
+
+    def confirm(self, response: Response) -> None:
+        """The 2xx to our INVITE names the remote tag, target and route set (§12.1.2)."""
+        self.remote_tag = response.to_addr.tag or ""
+        self.remote_address = response.to_addr
+        contacts = response.contacts
+        if contacts:
+            self.remote_target = contacts[0].uri
+        self.route_set = [
+            parse_address(v) for v in reversed(response.headers.get_all("Record-Route"))
+        ]
+
+    def create_ack(self, invite_cseq: int, via: Via, user_agent: str | None = None) -> Request:
+        """The ACK for a 2xx: the INVITE's CSeq number, the local CSeq space untouched."""
+        kept = self.local_cseq
+        self.local_cseq = invite_cseq - 1
+        try:
+            return self.create_request("ACK", via, user_agent=user_agent)
+        finally:
+            self.local_cseq = kept
 
     @property
     def id(self) -> DialogId:

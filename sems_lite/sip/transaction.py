@@ -17,6 +17,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from sems_lite.sip.errors import SipParseError
+from sems_lite.sip.headers import Headers
 from sems_lite.sip.message import Request, Response
 
 T1 = 0.5  # RTT estimate
@@ -270,7 +271,30 @@ class NonInviteServerTransaction(ServerTransaction):
         self._start("J", 0.0 if self.reliable else 64 * T1, self._terminate)
 
 
-class NonInviteClientTransaction(_Transaction):
+class _ClientTransaction(_Transaction):
+    """What client transactions share: keyed by their branch and method, they report
+    responses (None for a timeout) to `on_response`."""
+
+    __slots__ = ("_ack", "data", "on_response", "request")
+
+    def __init__(
+        self,
+        request: Request,
+        send: Callable[[bytes], None],
+        timers: TimerService,
+        reliable: bool,
+        on_response: Callable[[Response | None], None],
+        on_terminated: Callable[[Any], None],
+    ) -> None:
+        key = ("client", request.vias[0].branch or "", request.method)
+        super().__init__(key, send, timers, reliable, on_terminated)
+        self.request = request
+        self.on_response = on_response
+        self.data = request.serialize()
+        self._ack: bytes | None = None  # INVITE only: the ACK of a non-2xx final
+
+
+class NonInviteClientTransaction(_ClientTransaction):
     """RFC 3261 §17.1.2, for the requests the box sends (BYE, later INFO, NOTIFY...).
 
     | state      | event          | action                               | next       |
@@ -283,22 +307,7 @@ class NonInviteClientTransaction(_Transaction):
     | completed  | timer K        |                                      | terminated |
     """
 
-    __slots__ = ("data", "on_response")
-
-    def __init__(
-        self,
-        request: Request,
-        send: Callable[[bytes], None],
-        timers: TimerService,
-        reliable: bool,
-        on_response: Callable[[Response | None], None],
-        on_terminated: Callable[[NonInviteClientTransaction], None],
-    ) -> None:
-        via = request.vias[0]
-        key = ("client", via.branch or "", request.method)
-        super().__init__(key, send, timers, reliable, on_terminated)
-        self.on_response = on_response
-        self.data = request.serialize()
+    __slots__ = ()
 
     def start(self) -> None:
         self.send(self.data)
@@ -329,3 +338,83 @@ class NonInviteClientTransaction(_Transaction):
         self._stop("F")
         self.on_response(response)
         self._start("K", 0.0 if self.reliable else T4, self._terminate)
+
+
+def _client_copy(request: Request, method: str, to: str | None = None) -> Request:
+    """ACK (for a non-2xx) or CANCEL of `request`: same R-URI, top Via, From, Call-ID,
+    Route, CSeq number (RFC 3261 §17.1.1.3, §9.1)."""
+    headers = Headers()
+    headers.add("Via", request.headers.get_all("Via")[0])
+    for route in request.headers.get_all("Route"):
+        headers.add("Route", route)
+    headers.add("Max-Forwards", "70")
+    headers.add("From", request.headers.get("From") or "")
+    headers.add("To", to if to is not None else request.headers.get("To") or "")
+    headers.add("Call-ID", request.call_id)
+    headers.add("CSeq", f"{request.cseq.number} {method}")
+    headers.add("Content-Length", "0")
+    return Request(method, request.uri, headers, b"")
+
+
+def build_cancel(invite: Request) -> Request:
+    return _client_copy(invite, "CANCEL")
+
+
+class InviteClientTransaction(_ClientTransaction):
+    """RFC 3261 §17.1.1 with RFC 6026, for the INVITEs the box sends (dial-out).
+
+    | state      | event            | action                                  | next       |
+    |------------|------------------|-----------------------------------------|------------|
+    | calling    | timer A          | resend, double the interval (unreliable)| calling    |
+    | calling    | timer B          | report timeout (None)                   | terminated |
+    | calling/pr.| 1xx              | report                                  | proceeding |
+    | calling/pr.| 2xx              | report; start M                         | accepted   |
+    | accepted   | 2xx (retransmit) | report (the TU resends its ACK)         | accepted   |
+    | accepted   | timer M          |                                         | terminated |
+    | calling/pr.| 3xx-6xx          | send ACK; report; start D               | completed  |
+    | completed  | 3xx-6xx          | resend ACK                              | completed  |
+    | completed  | timer D          |                                         | terminated |
+    """
+
+    __slots__ = ()
+
+    def start(self) -> None:
+        self.state = State.TRYING  # 'calling'
+        self.send(self.data)
+        if not self.reliable:
+            self._start("A", T1, self._timer_a, self.data, T1)
+        self._start("B", 64 * T1, self._timer_b)
+
+    def _timer_a(self, data: bytes, interval: float) -> None:
+        if self.state is State.TRYING:
+            self.send(data)
+            self._start("A", 2 * interval, self._timer_a, data, 2 * interval)
+
+    def _timer_b(self) -> None:
+        if self.state in (State.TRYING, State.PROCEEDING):
+            self._terminate()
+            self.on_response(None)
+
+    def receive_response(self, response: Response) -> None:
+        state = self.state
+        status = response.status
+        if state in (State.TRYING, State.PROCEEDING):
+            self._stop("A")
+            if status < 200:
+                self.state = State.PROCEEDING
+            elif status < 300:
+                self.state = State.ACCEPTED
+                self._stop("B")
+                self._start("M", 64 * T1, self._terminate)
+            else:
+                self.state = State.COMPLETED
+                self._stop("B")
+                to = response.headers.get("To")
+                self._ack = _client_copy(self.request, "ACK", to).serialize()
+                self.send(self._ack)
+                self._start("D", 0.0 if self.reliable else 32.0, self._terminate)
+            self.on_response(response)
+        elif state is State.ACCEPTED and 200 <= status < 300:
+            self.on_response(response)
+        elif state is State.COMPLETED and status >= 300 and self._ack is not None:
+            self.send(self._ack)
