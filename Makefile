@@ -4,6 +4,9 @@ VENV    ?= .venv
 PROFILE ?= embedded
 CONFIG  ?= etc/sems_lite.yaml
 RUN_ARGS ?=
+# Worker processes behind the SIP address: 1 on the embedded profile, one per CPU (0) on
+# the server profile.
+WORKERS ?= $(if $(filter server,$(PROFILE)),0,1)
 PYTEST_ARGS ?=
 PY := $(VENV)/bin/python
 
@@ -15,15 +18,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e .
+	SEMS_LITE_PROFILE=$(PROFILE) $(PY) -m pip install -q -e .
 	@touch $@
 
 $(VENV)/.test-installed: $(VENV)/.installed
-	$(PY) -m pip install -q -e '.[test]'
+	SEMS_LITE_PROFILE=$(PROFILE) $(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
 run: $(VENV)/.installed
-	$(VENV)/bin/sems-lite run --config $(CONFIG) $(RUN_ARGS)
+	$(VENV)/bin/sems-lite run --config $(CONFIG) --workers $(WORKERS) $(RUN_ARGS)
 
 check-config: $(VENV)/.installed
 	$(VENV)/bin/sems-lite check-config $(CONFIG)

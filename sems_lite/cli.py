@@ -27,6 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--rtp-ports", metavar="LOW-HIGH", help="RTP port range")
     run.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning, error")
     run.add_argument("--control", metavar="HOST:PORT", help="control interface address, or off")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes behind the SIP address (server profile); 0: one per CPU",
+    )
     sub.add_parser(
         "ctl", help="talk to a running box: status, calls, hangup ID, drain", add_help=False
     )
@@ -78,6 +85,7 @@ def _run(args: argparse.Namespace) -> int:
     from sems_lite.apps import AppError
     from sems_lite.config import ConfigError
     from sems_lite.server import build
+    from sems_lite.workers import Master, default_count
 
     try:
         server = build(
@@ -97,9 +105,12 @@ def _run(args: argparse.Namespace) -> int:
         format=stamp + "%(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    workers = args.workers if args.workers > 0 else default_count()
     try:
+        if workers > 1:
+            return Master(server.config, server.overrides, workers).run()
         return server.run()
-    except (AppError, OSError) as exc:
+    except (AppError, OSError, ValueError) as exc:
         print(f"sems-lite: cannot start: {exc}", file=sys.stderr)
         return 1
 

@@ -15,13 +15,21 @@ from sems_lite.core.ports import RtpPortPool
 from sems_lite.core.transport import Transports
 from sems_lite.media.engine import MediaEngine
 from sems_lite.ua import UserAgent
+from sems_lite.workers import WorkerSockets
 
 log = logging.getLogger("sems_lite")
 
 
 class Server:
-    def __init__(self, config: Config, overrides: dict[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        overrides: dict[str, object] | None = None,
+        *,
+        workers: WorkerSockets | None = None,
+    ) -> None:
         self.config = config
+        self.workers = workers  # set in a server-profile worker (sems_lite.workers)
         self.overrides = overrides or {}
         self.loop = Loop()
         self.transports = Transports(self.loop, self._receive)
@@ -39,7 +47,14 @@ class Server:
 
     def start(self) -> None:
         self.apps.check_importable()
+        if self.workers is not None:
+            # UDP arrives relayed by the master; replies leave from the shared sockets.
+            for sock in self.workers.udp:
+                self.transports.adopt_udp(sock)
+            self.transports.relay_from(self.workers.inbox)
         for addr in self.config.sip.listen:
+            if self.workers is not None and (addr.transport == "udp" or self.workers.index):
+                continue  # TCP is served by worker 0
             self.transports.listen(addr.transport, addr.host, addr.port)
             shown = f"[{addr.host}]" if ":" in addr.host else addr.host
             log.info("listening on %s:%s:%d", addr.transport, shown, addr.port)

@@ -96,6 +96,32 @@ class Transports:
         self.listeners.append((transport, host, sock.getsockname()[1], sock))
         return index
 
+    def adopt_udp(self, sock: socket.socket) -> int:
+        """A bound UDP socket another process reads (server profile): used to send only."""
+        host, port = sock.getsockname()[:2]
+        self.listeners.append(("udp", host, port, sock))
+        return len(self.listeners) - 1
+
+    def relay_from(self, inbox: socket.socket) -> None:
+        """Datagrams relayed by the server profile's master: b"LISTENER HOST PORT\n" + data."""
+        inbox.setblocking(False)
+        self.loop.add_reader(inbox, lambda: self._read_relay(inbox))
+
+    def _read_relay(self, inbox: socket.socket) -> None:
+        for _ in range(64):
+            try:
+                packet = inbox.recv(MAX_DATAGRAM + 128)
+            except (BlockingIOError, InterruptedError):
+                return
+            head, _, data = packet.partition(b"\n")
+            try:
+                listener, host, port = head.split(b" ")
+                peer = Peer("udp", host.decode("ascii"), int(port), int(listener))
+            except (ValueError, UnicodeDecodeError):
+                continue
+            if data:
+                self.handler(data, peer)
+
     def listener_for(self, transport: str, host: str) -> int | None:
         """A listener of that transport in the family of `host` (for requests we send)."""
         family = family_of(host)

@@ -128,12 +128,14 @@ def start_box(
     listen: list[str] | None = None,
     ready_timeout: float = READY_TIMEOUT,
     env: dict[str, str] | None = None,
+    args: list[str] | None = None,
 ) -> Box:
     """Write the config, start the box and wait until it answers OPTIONS with 200.
 
     `listen` entries go to both the file and --listen flags; by default the box listens
     on host:port for UDP and TCP (the flag without a transport prefix means both).
     `env` adds to (or overrides) the inherited environment, e.g. {"SEMS_LITE_NATIVE": "0"}.
+    `args` are more command-line flags, e.g. ["--workers", "2"].
     """
     workdir.mkdir(parents=True, exist_ok=True)
     flags = listen or [host_port(host, port)]
@@ -147,7 +149,7 @@ def start_box(
     cmd = [sys.executable, "-m", "sems_lite", "run", "--config", str(cfg_path)]
     for entry in flags:
         cmd += ["--listen", entry]
-    cmd += ["--rtp-ports", f"{low}-{high}", "--log-level", "debug"]
+    cmd += ["--rtp-ports", f"{low}-{high}", "--log-level", "debug", *(args or [])]
     extra_env = " ".join(f"{k}={v}" for k, v in (env or {}).items())
     (workdir / "box.cmd").write_text((extra_env + " " if extra_env else "") + " ".join(cmd) + "\n")
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", SEMS_LITE_LOG_TIME="1", **(env or {}))

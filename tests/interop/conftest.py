@@ -64,12 +64,13 @@ BoxFactory = Callable[..., Box]
 def box(
     request: pytest.FixtureRequest, tmp_path: Path, rtp_ports: tuple[int, int]
 ) -> Iterator[BoxFactory]:
-    """Factory: box(config_override=None, *, host="127.0.0.1", transports=None, env=None) -> Box.
+    """Factory: box(config_override=None, *, host, transports, env, args) -> Box.
 
     Starts `python -m sems_lite run` with the brief's config deep-merged with the
     override, on a fresh SIP port (UDP+TCP unless `transports` names them, e.g.
     ["udp"] for `--listen udp:[::1]:PORT`), and waits for a 200 to OPTIONS.
-    `env` adds environment variables for the box (e.g. {"SEMS_LITE_NATIVE": "0"}).
+    `env` adds environment variables for the box (e.g. {"SEMS_LITE_NATIVE": "0"});
+    `args` more command-line flags (e.g. ["--workers", "2"]).
     Teardown sends SIGTERM and requires exit code 0.
     """
     started: list[Box] = []
@@ -80,6 +81,7 @@ def box(
         host: str = "127.0.0.1",
         transports: list[str] | None = None,
         env: dict[str, str] | None = None,
+        args: list[str] | None = None,
     ) -> Box:
         low = rtp_ports[0] + BOX_RTP_SLICE * len(started)
         if low + BOX_RTP_SLICE - 1 > rtp_ports[1]:
@@ -95,6 +97,7 @@ def box(
                 config=config,
                 listen=listen,
                 env=env,
+                args=args,
             )
         except BoxError as exc:
             pytest.fail(str(exc), pytrace=False)
