@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from sems_lite import randomness
 from sems_lite.core.loop import TimerHandle
 from sems_lite.media.player import FilePlayer, Playlist
 from sems_lite.media.recorder import Recorder
@@ -105,7 +105,7 @@ class Call:
         app: Any,
     ) -> None:
         self.ua = ua
-        self.id = secrets.token_hex(4)
+        self.id = randomness.token_hex(4)
         self.invite = invite
         self.invite_txn: InviteServerTransaction | None = txn
         self.reinvite_txn: InviteServerTransaction | None = None
@@ -118,7 +118,7 @@ class Call:
         self.state = CallState.INCOMING
         self.negotiated: NegotiatedStream | None = None
         self.local_sdp: bytes = b""
-        self.sdp_session_id = str(secrets.randbits(31))
+        self.sdp_session_id = str(randomness.randbits(31))
         self.sdp_version = 1
         self._pending_offer: SessionDescription | None = None  # our offer awaiting an answer
         self.dead_rtp_timeout: float | None = ua.config.rtp.dead_rtp_timeout or None

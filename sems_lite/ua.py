@@ -27,7 +27,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sems_lite.apps import AppError, AppTable, Router
 from sems_lite.call import Call, CallState, SessionError
@@ -40,7 +40,6 @@ from sems_lite.media.codecs import codec_specs
 from sems_lite.media.engine import MediaEngine
 from sems_lite.rtp.stream import RtpStream
 from sems_lite.session_refresh import SessionRefresh
-from sems_lite.sip.auth import DigestAuthenticator, redact
 from sems_lite.sip.dialog import Dialog, new_branch, new_tag
 from sems_lite.sip.dtmf_info import parse_dtmf_body
 from sems_lite.sip.errors import SipParseError
@@ -61,6 +60,9 @@ from sems_lite.sip.transaction import (
 from sems_lite.sip.uri import SipUri, parse_uri
 from sems_lite.sip.validate import Rejection, check_request
 from sems_lite.sip.via import Via, parse_via
+
+if TYPE_CHECKING:
+    from sems_lite.sip.auth import DigestAuthenticator
 
 log = logging.getLogger("sems_lite.ua")
 
@@ -518,6 +520,9 @@ class UserAgent:
 
     def _check_credentials(self, req: Request, peer: Peer) -> list[tuple[str, str]] | None:
         """None if the INVITE carries valid digest credentials, else the 401's challenge."""
+        from sems_lite.sip.auth import redact
+
+        assert self.authenticator is not None  # config: an `auth: true` rule needs users
         stale = False
         for value in req.headers.get_all("Authorization"):
             result = self.authenticator.verify(req.method, value, uri=str(req.uri))
@@ -774,8 +779,12 @@ class UserAgent:
 
 def _authenticator(
     config: Config, previous: DigestAuthenticator | None, clock: Callable[[], float]
-) -> DigestAuthenticator:
+) -> DigestAuthenticator | None:
     auth = config.auth
+    if not auth.users:
+        return None  # no rule can require auth; hashlib (OpenSSL, ~4 MB) is not loaded
+    from sems_lite.sip.auth import DigestAuthenticator
+
     return DigestAuthenticator(
         auth.realm,
         auth.users,

@@ -17,14 +17,13 @@ Per tick (`receive` then `transmit`, called by the engine):
 from __future__ import annotations
 
 import logging
-import secrets
 import socket
 import struct
 import time
 from collections.abc import Callable
 from typing import Protocol
 
-from sems_lite import native
+from sems_lite import native, randomness
 from sems_lite.media.codecs import AudioCodec, audio_codec
 from sems_lite.rtp.dtmf import EVENTS, TelephoneEventReceiver, TelephoneEventSender
 from sems_lite.rtp.jitter import CONCEALED, EMPTY, JitterBuffer, conceal
@@ -114,9 +113,9 @@ class RtpStream:
         self._buf = bytearray(2048)
         self._header = bytearray(12)
         self._last_pcm = b""
-        self.ssrc = secrets.randbits(32)
-        self.sequence = secrets.randbits(16)
-        self.ts_base = secrets.randbits(32)
+        self.ssrc = randomness.randbits(32)
+        self.sequence = randomness.randbits(16)
+        self.ts_base = randomness.randbits(32)
         self.codec: AudioCodec | None = None
         self.clock_rate = 8000
         self.payload_type = 0

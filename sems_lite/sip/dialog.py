@@ -12,9 +12,9 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 
+from sems_lite import randomness
 from sems_lite.sip.address import Address, parse_address
 from sems_lite.sip.cseq import CSeq
 from sems_lite.sip.headers import Headers
@@ -24,11 +24,11 @@ from sems_lite.sip.via import Via
 
 
 def new_tag() -> str:
-    return secrets.token_hex(6)
+    return randomness.token_hex(6)
 
 
 def new_branch() -> str:
-    return "z9hG4bK" + secrets.token_hex(8)
+    return "z9hG4bK" + randomness.token_hex(8)
 
 
 DialogId = tuple[str, str, str]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable
 
+from sems_lite import randomness
 from sems_lite.sip.dialog import new_tag
 from sems_lite.sip.headers import Headers
 from sems_lite.sip.message import Request
@@ -27,7 +27,7 @@ def build_invite(
     headers.add("Max-Forwards", "70")
     headers.add("From", f"<{from_uri}>;tag={new_tag()}")
     headers.add("To", f"<{target}>")
-    headers.add("Call-ID", secrets.token_hex(12))
+    headers.add("Call-ID", randomness.token_hex(12))
     headers.add("CSeq", "1 INVITE")
     headers.add("Contact", contact)
     headers.add("User-Agent", user_agent)
