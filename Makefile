@@ -14,7 +14,7 @@ PY := $(VENV)/bin/python
 TEST_PACKAGES := sip-tester baresip sox
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format test-tools check-config native native-check bench bench-footprint fuzz soak cross cross-all cross-test cross-wheel package clean
+.PHONY: run test lint format test-tools check-config native native-check bench bench-full bench-tools bench-footprint fuzz soak cross cross-all cross-test cross-wheel package clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -94,9 +94,19 @@ bench-footprint: $(VENV)/.installed
 	command -v valgrind >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq valgrind; }
 	$(PY) bench/footprint.py --all
 
-bench: $(VENV)/.installed
+# sipp-driven benchmarks (echo, announcement, conference, call rate; see bench/README.md):
+# `make bench` is the short matrix (about 4 min), `make bench-full` the whole one, native
+# and pure-Python fallback (about 40 min). Packet timing needs tcpdump (and root).
+bench-tools: test-tools
+	@command -v tcpdump >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq tcpdump; }
+
+bench: $(VENV)/.installed bench-tools
 	$(PY) bench/kernels.py
-	$(PY) bench/send_jitter.py --calls 1,200
+	$(PY) bench/sipp_bench.py
+
+bench-full: $(VENV)/.installed bench-tools
+	$(PY) bench/sipp_bench.py --matrix full
+	$(PY) bench/sipp_bench.py --matrix full --impl fallback
 
 # A 10-minute soak: thousands of short calls, then nothing may be left over (bounded).
 soak: $(VENV)/.test-installed test-tools
