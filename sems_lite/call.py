@@ -301,12 +301,15 @@ class Call:
         self._on_dtmf(digit, duration_ms)
 
     def _close_sink(self) -> None:
-        close = getattr(self.stream.sink, "close", None)
+        self._close(self.stream.sink, "sink")
+
+    def _close(self, end: Any, what: str) -> None:
+        close = getattr(end, "close", None)
         if close is not None:
             try:
                 close()
             except Exception:
-                log.exception("call %s: closing the sink failed", self.id)
+                log.exception("call %s: closing the %s failed", self.id, what)
 
     # -- driven by the UA ------------------------------------------------------------------
     def process_initial_offer(self) -> None:
@@ -587,6 +590,9 @@ class Call:
             self.stream.packets_out,
         )
         self._close_sink()
+        # A streamed prompt holds its file open: release it now, not when the garbage
+        # collector breaks the call's reference cycles.
+        self._close(self.stream.source, "source")
         self.ua.call_ended(self)
         hook = getattr(self.app, "on_end", None)
         if hook is not None:

@@ -766,6 +766,10 @@ class UserAgent:
             if finished:
                 return
             finished = True
+            # Calls whose BYE is still unanswered after the grace end here, so their
+            # recordings are closed and saved and their apps hear on_end.
+            for call in list(self.calls.values()):
+                call._finish("server stopped")
             on_done()
 
         self.on_idle = finish

@@ -153,6 +153,12 @@ class _Playback:
     def rewind(self) -> None:
         self._done = False
 
+    def close(self) -> None:
+        """The owner (a call) is going away: release what is held (an open file) now, not
+        when the garbage collector breaks the call's reference cycles. No `on_finished`."""
+        self._done = True
+        self._release()
+
     def _finish(self) -> None:
         if not self._done:
             self._done = True
@@ -480,6 +486,16 @@ class Playlist:
         if current is not None:
             current.stop()
         self._run_empty()
+
+    def close(self) -> None:
+        """Release every item's resources (open files) without running any callback."""
+        for item in self._items:
+            close = getattr(item, "close", None)
+            if close is not None:
+                close()
+        self._items.clear()
+        self._index = 0
+        self._active = False
 
     def on_dtmf(self, digit: str) -> bool:
         """Barge-in: a key press ends the announcement. True if it did."""
