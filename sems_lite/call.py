@@ -280,6 +280,7 @@ class Call:
         self.stream.set_jitter_limits(
             getattr(app, "jitter_min_frames", 1), getattr(app, "jitter_max_frames", 10)
         )
+        self.stream.want_inband_dtmf(callable(getattr(app, "on_dtmf", None)))
         hook = "on_invite" if self.state is CallState.INCOMING else "on_start"
         handler = getattr(app, hook, None)
         if handler is not None:

@@ -717,13 +717,15 @@ class UserAgent:
         if allocated is None:
             return None
         rtp_sock, rtcp_sock, port = allocated
-        return RtpStream(
+        stream = RtpStream(
             rtp_sock,
             rtcp_sock,
             port,
             jitter_min_frames=getattr(app, "jitter_min_frames", 1),
             jitter_max_frames=getattr(app, "jitter_max_frames", 10),
         )
+        stream.inband_dtmf = takes_dtmf(app)
+        return stream
 
     def dialog_confirmed(self, call: Call) -> None:
         self.dialogs[call.dialog.id] = call
@@ -805,6 +807,11 @@ def _awaits_ack(txn: ServerTransaction) -> bool:
         and txn.state is State.ACCEPTED
         and not txn.ack_received
     )
+
+
+def takes_dtmf(app: Any) -> bool:
+    """Whether an app handles digits (then tones in the audio are listened for too)."""
+    return callable(getattr(app, "on_dtmf", None))
 
 
 def _ring_timeout(call: Call) -> None:

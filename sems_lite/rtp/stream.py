@@ -61,6 +61,7 @@ class RtpStream:
         "dtmf_sender",
         "foreign_packets",
         "frame_bytes",
+        "inband_dtmf",
         "jitter",
         "jitter_max_frames",
         "jitter_min_frames",
@@ -124,6 +125,10 @@ class RtpStream:
         self.jitter: JitterBuffer | None = None
         self.dtmf_receiver: TelephoneEventReceiver | None = None
         self.dtmf_detector: native.DtmfDetector | None = None
+        # Listen for DTMF tones in the audio when the peer has no RFC 4733 (an app that
+        # takes no digits, like echo, switches this off: the detector is a tenth of the
+        # per-packet cost).
+        self.inband_dtmf = True
         self.dtmf_sender: TelephoneEventSender | None = None
         self.te_base: int | None = None
         self.last_ts = 0
@@ -163,12 +168,7 @@ class RtpStream:
         self.payload_type = negotiated.payload_type
         self.frame_bytes = frame_samples * 2
         self.telephone_event_pt = negotiated.telephone_event_pt
-        if negotiated.telephone_event_pt is None:
-            # No RFC 4733 from this peer: listen for tones in the audio instead.
-            if self.dtmf_detector is None and rate in (8000, 16000):
-                self.dtmf_detector = native.DtmfDetector(rate)
-        else:
-            self.dtmf_detector = None
+        self._update_detector()
         self.rtcp_mux = negotiated.rtcp_mux
         direction = negotiated.direction
         self.sending = direction in ("sendrecv", "sendonly")
@@ -182,6 +182,19 @@ class RtpStream:
                 self.remote_rtcp = self._rtcp_addr(sdp_remote)
         elif not self.latched:
             self.remote = None
+
+    def want_inband_dtmf(self, wanted: bool) -> None:
+        self.inband_dtmf = wanted
+        if self.codec is not None:
+            self._update_detector()
+
+    def _update_detector(self) -> None:
+        # No RFC 4733 from this peer: listen for tones in the audio instead, if wanted.
+        wanted = self.inband_dtmf and self.telephone_event_pt is None
+        if not wanted or self.clock_rate not in (8000, 16000):
+            self.dtmf_detector = None
+        elif self.dtmf_detector is None:
+            self.dtmf_detector = native.DtmfDetector(self.clock_rate)
 
     def set_jitter_limits(self, min_frames: int, max_frames: int) -> None:
         """New playout delay bounds (an app taking over the call); applies at once."""
