@@ -136,7 +136,15 @@ def print_table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> None
 class Box:
     """The sems_lite process under test, its stderr kept in a file for post-mortems."""
 
-    def __init__(self, python: str, config: str, listen: str, rtp_ports: str, env: dict):
+    def __init__(
+        self,
+        python: str,
+        config: str,
+        listen: str,
+        rtp_ports: str,
+        env: dict,
+        extra_args: tuple[str, ...] = (),
+    ):
         self.workdir = Path(tempfile.mkdtemp(prefix="sems_bench_"))
         self.log_path = self.workdir / "box.stderr.log"
         self.cmd = [
@@ -145,6 +153,7 @@ class Box:
             "--listen", listen,
             "--rtp-ports", rtp_ports,
             "--log-level", "warning",
+            *extra_args,
         ]  # fmt: skip
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(

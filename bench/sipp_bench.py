@@ -150,7 +150,9 @@ class Run:
             f"{HOST}:{sip_port}",
             f"{self.rtp_range[0]}-{self.rtp_range[1]}",
             env,
+            ("--workers", str(args.workers)),
         )
+        self.result["workers"] = args.workers
         target = (HOST, sip_port)
         wait_ready(self.box, target)
         self.pids = procfs.tree(self.box.pid)
@@ -347,7 +349,7 @@ def callrate_run(run: Run) -> None:
 
 def run_once(workload: str, n: int, args: argparse.Namespace) -> dict:
     run = Run(workload, n, args)
-    options = ["--workload", workload, "--impl", args.impl]
+    options = ["--workload", workload, "--impl", args.impl, "--workers", str(args.workers)]
     options += ["--rates" if workload == "callrate" else "--channels", str(n)]
     options += _changed_options(args, workload)
     res = run.result
@@ -461,6 +463,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep each run's work folder")
     p.add_argument("--json-only", action="store_true", help="no table, only JSON lines")
     p.add_argument("--python", default=sys.executable, help="interpreter for the box")
+    p.add_argument("--workers", type=int, default=1,
+                   help="box worker processes (server profile); 0: one per CPU")  # fmt: skip
     args = p.parse_args(argv)
     if args.profile and args.profile > args.plateau:
         args.plateau = args.profile
