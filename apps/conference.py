@@ -19,6 +19,15 @@ resamplers (in and out) that keep their filter state from tick to tick.
 
 Other apps put an answered call into a room with `Conference.join(call, room)` (pin_collect,
 conf_auth) and hand the call over to this app, so that its end reaches `on_end`.
+
+Dial-out (SEMS's, on when `dialout_suffix` is set, e.g. "@10.0.0.1:5070"): a participant
+types `#*`, the number, `*`; the box calls `sip:<number><suffix>` (From user
+`dialout_caller`, default "sems"; cancelled after `dialout_timeout` s, default 60) while the
+caller stays in the room. On the answer caller and callee talk in a private room; the
+caller then types `*` to bring both into the main room, or `#` to hang the callee up and go
+back alone (`#` while it rings cancels the call). A failed call (busy, no answer, hang-up)
+sends the caller back with a low beep. The keys are parsed by `DialoutKeys` (sans-IO).
+Without a suffix the app takes no digits at all, so its calls skip in-band DTMF detection.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import logging
 import warnings
 from array import array
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any
 
 from sems_lite import native
@@ -183,6 +193,96 @@ def _fit(frame: bytes, nbytes: int) -> bytes:
     return frame[:nbytes] if len(frame) > nbytes else frame + bytes(nbytes - len(frame))
 
 
+# --- dial-out keys, sans-IO ----------------------------------------------------------------
+
+MAX_DIALOUT_DIGITS = 32
+FAIL_BEEP_HZ = 300  # the caller is back in the room after a failed dial-out
+CONNECT_REFUSED_HZ = 250  # `*` could not bring both in: the main room is full
+_DIGITS = frozenset("0123456789")
+
+
+class Phase(Enum):
+    IDLE = "idle"  # in the room, watching for `#*`
+    PREFIX = "prefix"  # `#` seen
+    DIGITS = "digits"  # `#*` seen: collecting the number until `*`
+    RINGING = "ringing"  # the number is being called
+    PRIVATE = "private"  # the callee answered: talking alone with it
+
+
+class KeyAction(Enum):
+    DIAL = "dial"  # call `DialoutKeys.number`
+    CONNECT = "connect"  # bring caller and callee into the main room
+    DROP = "drop"  # hang the callee up (or cancel the ringing call); back alone
+
+
+class DialoutKeys:
+    """One participant's keys in, dial-out actions out: `#*` number `*` dials; while it
+    rings `#` cancels; once answered `*` connects and `#` drops. A `#` while typing the
+    number abandons it. The app reports the answer (`answered`) and a failed or ended
+    callee (`reset`)."""
+
+    __slots__ = ("number", "phase")
+
+    def __init__(self) -> None:
+        self.phase = Phase.IDLE
+        self.number = ""
+
+    def feed(self, digit: str) -> KeyAction | None:
+        phase = self.phase
+        if phase is Phase.IDLE:
+            if digit == "#":
+                self.phase = Phase.PREFIX
+        elif phase is Phase.PREFIX:
+            # `##*` still starts a dial-out: the second `#` is a new prefix.
+            self.phase = (
+                Phase.DIGITS if digit == "*" else Phase.PREFIX if digit == "#" else Phase.IDLE
+            )
+            self.number = ""
+        elif phase is Phase.DIGITS:
+            if digit in _DIGITS:
+                if len(self.number) < MAX_DIALOUT_DIGITS:
+                    self.number += digit
+            elif digit == "*":
+                if not self.number:
+                    self.phase = Phase.IDLE
+                    return None
+                self.phase = Phase.RINGING
+                return KeyAction.DIAL
+            elif digit == "#":
+                self.phase = Phase.IDLE
+                self.number = ""
+        elif phase is Phase.RINGING:
+            if digit == "#":
+                self.reset()
+                return KeyAction.DROP
+        elif phase is Phase.PRIVATE and digit in ("*", "#"):
+            self.reset()
+            return KeyAction.CONNECT if digit == "*" else KeyAction.DROP
+        return None
+
+    def answered(self) -> None:
+        """The callee is on the line (also after a refused `*`): `*` and `#` act now."""
+        self.phase = Phase.PRIVATE
+
+    def reset(self) -> None:
+        self.phase = Phase.IDLE
+        self.number = ""
+
+
+class _Dialout:
+    """A participant's dial-out: their keys, the room they dialled from, the callee."""
+
+    __slots__ = ("callee", "caller", "keys", "listen_only", "private", "room")
+
+    def __init__(self, caller: Any) -> None:
+        self.caller = caller
+        self.keys = DialoutKeys()
+        self.room = ""
+        self.listen_only = False  # how the caller was in the room, to return the same way
+        self.callee: Any = None
+        self.private: Room | None = None
+
+
 class Conference:
     def __init__(self, config: Mapping[str, Any]) -> None:
         config_dir = str(config.get("config_dir", "."))
@@ -190,6 +290,9 @@ class Conference:
         self.room_param = config.get("room_param")
         self.listen_only_param = str(config.get("listen_only_param", "listen"))
         self.lonely_user_timeout = float(config.get("lonely_user_timeout", 300))
+        self.dialout_suffix = str(config.get("dialout_suffix") or "")
+        self.dialout_caller = str(config.get("dialout_caller", "sems"))
+        self.dialout_timeout = float(config.get("dialout_timeout", 60))
 
         def path(key: str) -> str | None:
             value = config.get(key)
@@ -199,7 +302,13 @@ class Conference:
         self.join_sound = path("join_sound")
         self.leave_sound = path("leave_sound")
         self.rooms: dict[str, Room] = {}
+        self._private: dict[str, Room] = {}  # caller and callee before `*` (not dialable)
         self._lonely: dict[str, Any] = {}  # room -> timer handle
+        self._dialouts: dict[Any, _Dialout] = {}  # caller's call -> their dial-out
+        self._callees: dict[Any, _Dialout] = {}  # callee's call while ringing or private
+        if self.dialout_suffix:
+            # Only then does the app take digits (the UA listens for in-band DTMF for it).
+            self.on_dtmf = self._on_dtmf
 
     def room_name(self, call: Any) -> str:
         ruri = call.ruri
@@ -233,46 +342,212 @@ class Conference:
         A caller from another app must then be handed over (`call.handover(<this app>)`)
         so that the end of the call takes it out of the room.
         """
-        for r in self.rooms.values():
-            for p in r.participants:
-                if p.call is call:
-                    return p
+        here = self.participant(call)
+        if here is not None:
+            return here
         existing = self.rooms.get(room)
         if existing is not None and len(existing.participants) >= self.max_participants:
             log.info("conference %s: full (%d), 486", room, self.max_participants)
             return None
         r = existing if existing is not None else self.rooms.setdefault(room, Room(room))
-        me = Participant(r, call, listen_only)
         if not r.participants and self.first_prompt:
             prompt = prompt if prompt is not None else Playlist()
             prompt.add(FilePlayer(self.first_prompt, rate=call.rate))
+        return self._enter(r, call, listen_only, prompt)
+
+    def _enter(
+        self, r: Room, call: Any, listen_only: bool = False, prompt: Playlist | None = None
+    ) -> Participant:
+        me = Participant(r, call, listen_only)
         me.prompt = prompt
         r.participants.append(me)
         call.sink = me
         call.source = me
         self._sound(r, self.join_sound, 880)
-        log.info("conference %s: %d participant(s)", room, len(r.participants))
+        log.info("conference %s: %d participant(s)", r.name, len(r.participants))
         self._check_lonely(r, call)
         return me
 
+    def participant(self, call: Any) -> Participant | None:
+        """The call's place in a room (a private dial-out room too), or None."""
+        for rooms in (self.rooms, self._private):
+            for r in rooms.values():
+                for p in r.participants:
+                    if p.call is call:
+                        return p
+        return None
+
     def on_end(self, call: Any, reason: str) -> None:
+        if call in self._callees:
+            self._callee_gone(call)
+        dialout = self._dialouts.pop(call, None)
+        if dialout is not None and dialout.callee is not None:
+            # The caller went away: a callee still ringing or talking privately goes too.
+            callee = dialout.callee
+            self._forget_callee(dialout)
+            self.leave(callee)
+            callee.hangup("the caller left the conference")
         self.leave(call)
 
     def leave(self, call: Any) -> None:
         """Take `call` out of its room (the room goes when its last participant does)."""
-        for name, room in list(self.rooms.items()):
-            kept = [p for p in room.participants if p.call is not call]
-            if len(kept) == len(room.participants):
-                continue
-            room.participants = kept
-            if not kept:
-                del self.rooms[name]
-                self._cancel_lonely(name)
-            else:
-                self._sound(room, self.leave_sound, 440)
-                log.info("conference %s: %d participant(s)", name, len(kept))
-                self._check_lonely(room, kept[0].call)
+        for rooms in (self.rooms, self._private):
+            for name, room in list(rooms.items()):
+                kept = [p for p in room.participants if p.call is not call]
+                if len(kept) == len(room.participants):
+                    continue
+                room.participants = kept
+                if not kept:
+                    del rooms[name]
+                    self._cancel_lonely(name)
+                else:
+                    self._sound(room, self.leave_sound, 440)
+                    log.info("conference %s: %d participant(s)", name, len(kept))
+                    self._check_lonely(room, kept[0].call)
 
+    # -- dial-out --------------------------------------------------------------------------
+    def _on_dtmf(self, call: Any, digit: str, duration_ms: int) -> None:
+        if call in self._callees:
+            return  # a callee not yet in the main room has no say
+        dialout = self._dialouts.get(call)
+        if dialout is None:
+            me = self.participant(call)
+            if me is None:
+                return
+            dialout = self._dialouts[call] = _Dialout(call)
+        action = dialout.keys.feed(digit)
+        if action is KeyAction.DIAL:
+            self._dial(dialout)
+        elif action is KeyAction.CONNECT:
+            self._connect(dialout)
+        elif action is KeyAction.DROP:
+            self._drop(dialout)
+
+    def _dial(self, dialout: _Dialout) -> None:
+        from sems_lite.ua import DialError
+
+        caller = dialout.caller
+        me = self.participant(caller)
+        if me is None:
+            dialout.keys.reset()
+            return
+        target = f"sip:{dialout.keys.number}{self.dialout_suffix}"
+        try:
+            callee = caller.ua.dial(
+                target,
+                caller.app_name,
+                on_answered=self._answered,
+                on_failed=self._failed,
+                caller=self.dialout_caller,
+                ring_timeout=self.dialout_timeout,
+            )
+        except DialError as exc:
+            log.info("conference: call %s cannot dial %s: %s", caller.id, target, exc)
+            dialout.keys.reset()
+            self._beep(caller, FAIL_BEEP_HZ)
+            return
+        dialout.room = me.room.name
+        dialout.listen_only = me.listen_only
+        dialout.callee = callee
+        self._callees[callee] = dialout
+        log.info(
+            "conference %s: call %s dials %s (call %s)", me.room.name, caller.id, target, callee.id
+        )
+
+    def _answered(self, callee: Any) -> None:
+        dialout = self._callees.get(callee)
+        if dialout is None or dialout.caller.ended:
+            self._callees.pop(callee, None)
+            callee.hangup("dial-out no longer wanted")
+            return
+        caller = dialout.caller
+        dialout.keys.answered()
+        # Both leave for a room of their own: the others do not hear them, nor they the others.
+        private = Room(f"{dialout.room} dial-out {caller.id}")
+        self._private[private.name] = private
+        dialout.private = private
+        self.leave(caller)
+        self._enter(private, caller)
+        self._enter(private, callee)
+        log.info(
+            "conference %s: call %s talks privately with %s", dialout.room, caller.id, callee.id
+        )
+
+    def _failed(self, callee: Any, status: int) -> None:
+        # Usually on_end has already run for the callee (it ends first); this is a no-op then.
+        self._callee_gone(callee, status)
+
+    def _callee_gone(self, callee: Any, status: int | None = None) -> None:
+        """The callee failed, was not answered, or hung up before `*`: caller back alone."""
+        dialout = self._callees.get(callee)
+        if dialout is None:
+            return
+        was_private = dialout.private is not None
+        self._forget_callee(dialout)
+        dialout.keys.reset()
+        self.leave(callee)
+        caller = dialout.caller
+        log.info(
+            "conference %s: dial-out %s ended (%s)",
+            dialout.room,
+            callee.id,
+            status or getattr(callee, "final_status", 0) or "hung up",
+        )
+        if caller.ended:
+            return
+        if was_private:
+            self._back_to_room(dialout)
+        self._beep(caller, FAIL_BEEP_HZ)
+
+    def _connect(self, dialout: _Dialout) -> None:
+        caller, callee = dialout.caller, dialout.callee
+        if callee is None:
+            return
+        main = self.rooms.get(dialout.room)
+        if main is not None and len(main.participants) + 2 > self.max_participants:
+            log.info("conference %s: full, the callee cannot join", dialout.room)
+            dialout.keys.answered()  # still talking privately
+            self._beep(caller, CONNECT_REFUSED_HZ)
+            return
+        self._forget_callee(dialout)
+        self.leave(caller)
+        self.leave(callee)
+        self.join(caller, dialout.room, listen_only=dialout.listen_only)
+        self.join(callee, dialout.room)
+        log.info("conference %s: call %s brought %s in", dialout.room, caller.id, callee.id)
+
+    def _drop(self, dialout: _Dialout) -> None:
+        callee = dialout.callee
+        if callee is None:
+            return
+        was_private = dialout.private is not None
+        self._forget_callee(dialout)
+        self.leave(callee)
+        callee.hangup("dropped by the caller")  # CANCEL while ringing, BYE after the answer
+        if was_private:
+            self._back_to_room(dialout)
+
+    def _back_to_room(self, dialout: _Dialout) -> None:
+        caller = dialout.caller
+        self.leave(caller)
+        if self.join(caller, dialout.room, listen_only=dialout.listen_only) is None:
+            # The room filled up while they were away: there is nowhere to go back to.
+            caller.hangup("the conference is full")
+
+    def _forget_callee(self, dialout: _Dialout) -> None:
+        if dialout.callee is not None:
+            self._callees.pop(dialout.callee, None)
+        dialout.callee = None
+        dialout.private = None  # the room itself goes once both have left it
+
+    def _beep(self, call: Any, freq: int) -> None:
+        me = self.participant(call)
+        if me is not None:
+            prompt = Playlist()
+            prompt.add(TonePlayer(freq, 300, rate=call.rate))
+            me.prompt = prompt
+
+    # -- sounds and timers ---------------------------------------------------------------
     def _sound(self, room: Room, path: str | None, freq: int) -> None:
         if len(room.participants) < 2:
             return

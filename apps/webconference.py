@@ -10,10 +10,19 @@ failure plays goodbye and hangs up. Rooms exist only once created over JSON-RPC
 Mixing is apps.conference's Room (once per tick, everyone minus themselves); a muted
 participant is a listen-only one there: not mixed in, still hearing the room.
 
+Dial-out (`conf.dialout(room, uri[, pin])`): the box calls `uri`; the answered callee
+joins the room directly (no PIN). `conf.info` lists it meanwhile with state "ringing", then
+like any participant (mute, kick) with `"dialout": "joined"`, or "failed" (with the SIP
+status) for `failed_dialout_linger` seconds. A `pin`, when given, must be the room's admin
+PIN. The app needs the UA to dial: `register_control` gets it when the server passes it,
+else the app takes it from the first call it sees.
+
 Config (app_config.webconference): room_idle_timeout (s, default 3600; 0 = never),
-max_participants (default 10), max_attempts (default 3), and prompt WAVs
-enter_room_prompt, enter_pin_prompt, wrong_pin_prompt, entering_prompt, goodbye_prompt
-(default: short tones, see TONES).
+max_participants (default 10), max_attempts (default 3), dialout_caller (From user of
+dial-outs, default "sems"), dialout_timeout (s of ringing, default 60),
+failed_dialout_linger (s, default 60), and prompt WAVs enter_room_prompt,
+enter_pin_prompt, wrong_pin_prompt, entering_prompt, goodbye_prompt (default: short tones,
+see TONES).
 """
 
 from __future__ import annotations
@@ -32,9 +41,12 @@ log = logging.getLogger("sems_lite.webconference")
 
 MAX_DIGITS = 16
 # JSON-RPC application error codes (the -32000..-32099 range is for the server's own).
+WRONG_PIN = -32003
 NOT_FOUND = -32004
 ALREADY_EXISTS = -32009
 NOT_IMPLEMENTED = -32010
+DIAL_FAILED = -32011  # the box cannot place the call (bad URI, limits, no UA yet)
+ROOM_FULL = -32012
 INVALID_PARAMS = -32602
 
 # Default prompts as (frequency Hz, ms) beeps: distinct, so a test can tell them apart.
@@ -163,8 +175,52 @@ class Member(Participant):
         }
 
 
+class DialedMember(Member):
+    """A participant the room called (conf.dialout): listed by the URI it was called at."""
+
+    __slots__ = ("uri",)
+
+    def __init__(self, room: Room, call: Any, joined_at: float, tick_ms: int, uri: str) -> None:
+        super().__init__(room, call, joined_at, tick_ms)
+        self.uri = uri
+
+    def info(self, now: float) -> dict[str, Any]:
+        out = super().info(now)
+        out["from"] = self.uri
+        out["dialout"] = "joined"
+        return out
+
+
+class Dialout:
+    """A call the room placed, until it joins (then a DialedMember) or fails."""
+
+    __slots__ = ("call", "room", "since", "state", "status", "uri")
+
+    def __init__(self, call: Any, room: str, uri: str, now: float) -> None:
+        self.call = call
+        self.room = room
+        self.uri = uri
+        self.state = "ringing"  # then "joined" or "failed"
+        self.status = 0  # the SIP status it failed with
+        self.since = now
+
+    def info(self, now: float) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.call.id,
+            "from": self.uri,
+            "state": self.state,
+            "dialout": self.state,
+            "talking": False,
+            "talk_time_s": 0.0,
+            "joined_s": 0.0,
+        }
+        if self.state == "failed":
+            out["status"] = self.status
+        return out
+
+
 class WebRoom:
-    __slots__ = ("admin_pin", "created_at", "empty_since", "mixer", "name", "pin")
+    __slots__ = ("admin_pin", "created_at", "dialouts", "empty_since", "mixer", "name", "pin")
 
     def __init__(self, name: str, admin_pin: str, pin: str, now: float) -> None:
         self.name = name
@@ -173,6 +229,7 @@ class WebRoom:
         self.mixer = Room(name)
         self.created_at = now
         self.empty_since: float | None = now
+        self.dialouts: dict[str, Dialout] = {}  # call id -> ringing or failed dial-out
 
     @property
     def members(self) -> list[Member]:
@@ -223,8 +280,20 @@ class WebConference:
         for name in TONES:
             value = config.get(f"{name}_prompt")
             self.prompts[name] = resolve(config_dir, str(value)) if value else None
+        self.dialout_caller = str(config.get("dialout_caller", "sems"))
+        self.dialout_timeout = float(config.get("dialout_timeout", 60))
+        self.failed_linger = float(config.get("failed_dialout_linger", 60))
         self.rooms: dict[str, WebRoom] = {}
         self._sessions: dict[str, _Session] = {}  # call id -> caller in the PIN dialogue
+        self._dialed: dict[str, Dialout] = {}  # call id -> dial-out, until the call ends
+        self.ua: Any = None  # to place calls: from the server, or from the first call seen
+        self.app_name = "webconference"  # the name this app is configured under
+
+    def attach(self, ua: Any, app_name: str | None = None) -> None:
+        """The UA to dial out with, and this app's configured name (for `ua.dial`)."""
+        self.ua = ua
+        if app_name:
+            self.app_name = app_name
 
     # -- rooms (what the control methods do) ---------------------------------------------
     def create_room(self, room: Any, admin_pin: Any, pin: Any = "") -> dict[str, Any]:
@@ -248,12 +317,48 @@ class WebConference:
     def room_info(self, room: Any) -> dict[str, Any]:
         r = self._room(room)
         now = self.clock()
+        for key, d in list(r.dialouts.items()):
+            if d.state == "failed" and now - d.since >= self.failed_linger:
+                del r.dialouts[key]
         return {
             "room": r.name,
             "has_pin": bool(r.pin),
             "age_s": round(now - r.created_at, 1),
-            "participants": [m.info(now) for m in r.members],
+            "participants": [m.info(now) for m in r.members]
+            + [d.info(now) for d in r.dialouts.values()],
         }
+
+    def dial_out(self, room: Any, uri: Any, pin: Any = None) -> dict[str, Any]:
+        """Call `uri` into `room`; returns its conf.info entry (state "ringing")."""
+        from sems_lite.ua import DialError
+
+        r = self._room(room)
+        if pin is not None and str(pin) != r.admin_pin:
+            raise RoomError(WRONG_PIN, f"wrong admin PIN for room {r.name}")
+        if not isinstance(uri, str) or not uri:
+            raise RoomError(INVALID_PARAMS, "uri must be a sip: URI")
+        ringing = sum(1 for d in r.dialouts.values() if d.state == "ringing")
+        if len(r.members) + ringing >= self.max_participants:
+            raise RoomError(ROOM_FULL, f"room {r.name} is full")
+        if self.ua is None:
+            raise RoomError(DIAL_FAILED, "the app cannot place calls yet (no user agent)")
+        try:
+            call = self.ua.dial(
+                uri,
+                self.app_name,
+                on_answered=self._dial_answered,
+                on_failed=self._dial_failed,
+                caller=self.dialout_caller,
+                ring_timeout=self.dialout_timeout,
+            )
+        except DialError as exc:
+            raise RoomError(DIAL_FAILED, str(exc)) from None
+        now = self.clock()
+        entry = Dialout(call, r.name, uri, now)
+        r.dialouts[call.id] = entry
+        self._dialed[call.id] = entry
+        log.info("webconference: room %s dials %s (call %s)", r.name, uri, call.id)
+        return entry.info(now)
 
     def set_muted(self, room: Any, participant: Any, muted: bool) -> dict[str, Any]:
         member = self._member(room, participant)
@@ -264,6 +369,13 @@ class WebConference:
         return member.info(self.clock())
 
     def kick(self, room: Any, participant: Any) -> bool:
+        """Hang a participant up; a ringing dial-out is cancelled, a failed one forgotten."""
+        r = self._room(room)
+        pending = r.dialouts.pop(str(participant), None)
+        if pending is not None:
+            if pending.state == "ringing":
+                pending.call.hangup("cancelled from the control interface")
+            return True
         member = self._member(room, participant)
         member.call.hangup("kicked from the conference")
         return True
@@ -271,6 +383,9 @@ class WebConference:
     def delete_room(self, room: Any) -> bool:
         r = self._room(room)
         del self.rooms[r.name]
+        for pending in r.dialouts.values():
+            if pending.state == "ringing":
+                pending.call.hangup("conference room deleted")
         for member in list(r.members):
             member.call.hangup("conference room deleted")
         log.info("webconference: room %s deleted", r.name)
@@ -309,6 +424,8 @@ class WebConference:
 
     # -- calls -------------------------------------------------------------------------------
     def on_invite(self, call: Any) -> None:
+        if self.ua is None:
+            self.attach(call.ua, call.app_name)
         call.answer()
         self._sessions[call.id] = _Session(call, PinCollector(self.check, self.max_attempts))
         self._say(call, "enter_room")
@@ -343,16 +460,49 @@ class WebConference:
             return
         member = Member(r.mixer, call, self.clock(), call.ua.engine.ptime_ms)
         member.prompt = self._playlist(call, "entering")
+        self._add(r, member)
+
+    def _dial_answered(self, call: Any) -> None:
+        entry = self._dialed.get(call.id)
+        r = self.rooms.get(entry.room) if entry is not None else None
+        if entry is None or r is None or r.dialouts.get(call.id) is not entry:
+            call.hangup("dial-out no longer wanted")  # room deleted, or kicked while ringing
+            return
+        if len(r.members) >= self.max_participants:
+            entry.state, entry.status, entry.since = "failed", 486, self.clock()
+            call.hangup("conference room full")
+            return
+        del r.dialouts[call.id]
+        entry.state = "joined"
+        member = DialedMember(r.mixer, call, self.clock(), call.ua.engine.ptime_ms, entry.uri)
+        member.prompt = self._playlist(call, "entering")
+        self._add(r, member)
+
+    def _dial_failed(self, call: Any, status: int) -> None:
+        self._dial_ended(call, status)
+
+    def _dial_ended(self, call: Any, status: int) -> None:
+        # Runs from on_end (first) and on_failed: whichever comes first marks it.
+        entry = self._dialed.pop(call.id, None)
+        if entry is None or entry.state != "ringing":
+            return
+        entry.state, entry.status, entry.since = "failed", status, self.clock()
+        log.info("webconference: dial-out %s to %s failed (%d)", call.id, entry.uri, status)
+
+    def _add(self, r: WebRoom, member: Member) -> None:
+        call = member.call
         r.members.append(member)
         r.empty_since = None
         call.sink = member
         call.source = member
         if len(r.members) > 1:
             r.mixer.sounds.add(TonePlayer(880, 150, rate=call.rate))
-        log.info("webconference: call %s joined room %s (%d)", call.id, name, len(r.members))
+        log.info("webconference: call %s joined room %s (%d)", call.id, r.name, len(r.members))
 
     def on_end(self, call: Any, reason: str) -> None:
         self._sessions.pop(call.id, None)
+        if call.id in self._dialed:
+            self._dial_ended(call, getattr(call, "final_status", 0))
         for r in self.rooms.values():
             kept = [m for m in r.members if m.call is not call]
             if len(kept) == len(r.members):
@@ -391,22 +541,31 @@ def create_app(config: Mapping[str, Any]) -> WebConference:
     return WebConference(config)
 
 
-def register_control(control: Any, get_app: Callable[[], Any]) -> None:
-    """JSON-RPC methods conf.* (sems_lite.server calls this when the control is on)."""
+def register_control(control: Any, get_app: Callable[[], Any], ua: Any, app_name: str) -> None:
+    """JSON-RPC methods conf.* (sems_lite.server calls this when the control is on).
+
+    `ua` lets conf.dialout place calls before any call has reached the app; `app_name` is
+    the name the app is configured under.
+    """
     from sems_lite.control import RpcError
+
+    def app() -> WebConference:
+        instance = get_app()
+        if ua is not None and instance.ua is None:
+            instance.attach(ua, app_name)
+        elif app_name and instance.ua is None:
+            instance.app_name = app_name
+        return instance
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         def method(*args: Any, **kwargs: Any) -> Any:
             try:
-                return fn(get_app(), *args, **kwargs)
+                return fn(app(), *args, **kwargs)
             except RoomError as exc:
                 raise RpcError(exc.code, str(exc)) from None
 
         method.__signature__ = _signature_without_app(fn)  # type: ignore[attr-defined]
         return method
-
-    def dialout(room: str, uri: str) -> Any:
-        raise RpcError(NOT_IMPLEMENTED, "not implemented yet (the box has no INVITE client)")
 
     control.method("conf.create", wrap(WebConference.create_room))
     control.method("conf.list", wrap(WebConference.list_rooms))
@@ -419,7 +578,7 @@ def register_control(control: Any, get_app: Callable[[], Any]) -> None:
     )
     control.method("conf.kick", wrap(WebConference.kick))
     control.method("conf.delete", wrap(WebConference.delete_room))
-    control.method("conf.dialout", dialout)
+    control.method("conf.dialout", wrap(WebConference.dial_out))
 
 
 def _signature_without_app(fn: Callable[..., Any]) -> Any:

@@ -89,11 +89,12 @@ class Server:
         )
         status.register(self.control, self)
         # Apps may offer control methods (webconference rooms...): a module-level
-        # `register_control(control, get_app)`; get_app() creates the app on first use.
+        # `register_control(control, get_app, ua, app_name)`; get_app() creates the app on
+        # first use; the UA lets a method place calls (conf.dialout).
         for name in self.config.apps:
             hook = getattr(self.apps.get(name).module, "register_control", None)
             if hook is not None:
-                hook(self.control, functools.partial(self.apps.instance, name))
+                hook(self.control, functools.partial(self.apps.instance, name), self.ua, name)
         self.control.start()
         log.info("control interface on http://%s:%d/", ctl.host, self.control.port)
 

@@ -80,10 +80,17 @@ function showParticipants(info) {
     row.dataset.state = p.state;
     row.className = p.state;
     cell(row, p.from, "from");
-    cell(row, p.state, "state");
+    cell(row, p.state === "failed" ? `failed (${p.status})` : p.state, "state");
     cell(row, p.talking ? "talking" : "", p.talking ? "talking" : "");
     cell(row, `${p.talk_time_s.toFixed(1)} s`);
     const td = row.insertCell();
+    if (p.state === "ringing" || p.state === "failed") {
+      // A dial-out not in the room (yet): cancel the ringing call, or clear the failed one.
+      const label = p.state === "ringing" ? "Cancel" : "Remove";
+      button(td, label, () => act("conf.kick", [info.room, p.id], `${p.from}: ${label.toLowerCase()}d`))
+        .className = "kick";
+      continue;
+    }
     const muted = p.state === "muted";
     const toggle = button(td, muted ? "Unmute" : "Mute", () =>
       act(muted ? "conf.unmute" : "conf.mute", [info.room, p.id], `${p.from} ${muted ? "unmuted" : "muted"}`));
@@ -124,6 +131,7 @@ document.getElementById("dialout").addEventListener("submit", (event) => {
   event.preventDefault();
   if (currentRoom === null) return;
   const uri = document.getElementById("dialout-uri").value.trim();
+  if (!uri) return;
   act("conf.dialout", [currentRoom, uri], `calling ${uri}`);
 });
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from ._calls import call_length_ms, rtp_socket
+from ._phone import pump, tone_frames, type_keys, wait_bye_scenario
 from .test_pin_collect import (
     PIN_SERVICE,
     TONE_A,
@@ -20,7 +21,6 @@ from .test_pin_collect import (
     dial,
     pin_config,
 )
-from .test_webconference import pump, tone_frames, type_keys, wait_bye_scenario
 
 pytestmark = pytest.mark.interop
 

@@ -14,6 +14,7 @@ import pytest
 
 from . import _audio, _rtp
 from ._calls import call_length_ms, media_of, rtp_socket
+from ._phone import power as goertzel_power
 from ._sipp import scenario_variant
 
 pytestmark = pytest.mark.interop
@@ -31,16 +32,6 @@ def tone_frames(freq: int, seconds: float) -> list[bytes]:
         for i in range(n)
     )
     return _audio.frames(_audio.to_ulaw(lin), FRAME)
-
-
-def goertzel_power(lin: bytes, freq: int) -> float:
-    """Signal power at `freq` (relative units) over the whole buffer."""
-    samples = struct.unpack(f"<{len(lin) // 2}h", lin)
-    coeff = 2 * math.cos(2 * math.pi * freq / _audio.RATE)
-    s1 = s2 = 0.0
-    for x in samples:
-        s1, s2 = x + coeff * s1 - s2, s1
-    return (s1 * s1 + s2 * s2 - coeff * s1 * s2) / max(1, len(samples)) ** 2
 
 
 def run_room(

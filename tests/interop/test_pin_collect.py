@@ -15,7 +15,7 @@ from xmlrpc.server import SimpleXMLRPCServer
 import pytest
 
 from ._calls import call_length_ms, media_of, rtp_socket
-from .test_webconference import (
+from ._phone import (
     ENTER_PIN_HZ,
     WRONG_PIN_HZ,
     Phone,

@@ -24,7 +24,7 @@ from sems_lite.ctl import rpc
 
 from ._calls import rtp_socket
 from ._net import free_port
-from .test_webconference import (
+from ._phone import (
     Phone,
     dial_in,
     power,

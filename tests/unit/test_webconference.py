@@ -11,8 +11,10 @@ import pytest
 
 from apps.webconference import (
     ALREADY_EXISTS,
+    DIAL_FAILED,
     NOT_FOUND,
-    NOT_IMPLEMENTED,
+    ROOM_FULL,
+    WRONG_PIN,
     PinCollector,
     RoomError,
     Step,
@@ -21,6 +23,7 @@ from apps.webconference import (
     register_control,
 )
 from sems_lite.control import ControlServer
+from sems_lite.ua import DialError
 
 
 def checker(rooms: dict[str, str]):
@@ -98,6 +101,7 @@ class FakeCall:
         FakeCall._next += 1
         self.id = f"c{FakeCall._next}"
         self.ua = SimpleNamespace(engine=engine)
+        self.app_name = "webconference"
         self.from_addr = SimpleNamespace(uri=f"sip:user{self.id}@example.org")
         self.rate = 8000
         self.sink = self.source = None
@@ -249,7 +253,7 @@ def test_rooms_expire_only_when_empty_for_the_idle_timeout(env):
 def test_control_methods_over_json_rpc(env):
     app, _clock, engine = env
     control = ControlServer(SimpleNamespace(), "127.0.0.1", 0)
-    register_control(control, lambda: app)
+    register_control(control, lambda: app, None, "webconference")
 
     def rpc(method: str, params) -> dict:
         body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": 1})
@@ -261,6 +265,8 @@ def test_control_methods_over_json_rpc(env):
     assert rpc("conf.create", ["31", "0", "4"])["error"]["code"] == ALREADY_EXISTS
     assert rpc("conf.info", ["nope"])["error"]["code"] == NOT_FOUND
     assert rpc("conf.info", {"bogus": 1})["error"]["code"] == -32602
+    dial_out = rpc("conf.dialout", ["31", "sip:x@y"])["error"]  # no UA known yet
+    assert dial_out["code"] == DIAL_FAILED and "no user agent" in dial_out["message"]
     call = FakeCall(engine)
     app.on_invite(call)
     dial(app, call, "31#4#")
@@ -268,7 +274,162 @@ def test_control_methods_over_json_rpc(env):
     assert muted["state"] == "muted"
     assert rpc("conf.unmute", ["31", call.id])["result"]["state"] == "speaking"
     assert rpc("conf.kick", ["31", call.id])["result"] is True and call.hung_up
-    dial_out = rpc("conf.dialout", ["31", "sip:x@y"])["error"]
-    assert dial_out["code"] == NOT_IMPLEMENTED and "not implemented" in dial_out["message"]
     assert rpc("conf.delete", ["31"])["result"] is True
     assert rpc("conf.list", [])["result"] == []
+
+
+# --- dial-out ------------------------------------------------------------------------------
+
+
+class FakeUA:
+    """dial() hands back a fake call; the test then answers it or fails it."""
+
+    def __init__(self, engine: SimpleNamespace) -> None:
+        self.engine = engine
+        self.dialed: list[tuple[str, str, str, float]] = []
+        self.hooks: dict[str, tuple] = {}
+
+    def dial(self, target, app_name, *, on_answered, on_failed, caller="sems", ring_timeout=60):
+        if not target.startswith("sip:"):
+            raise DialError(f"target {target!r} is not a sip: URI")
+        call = FakeCall(self.engine)
+        call.ua = self
+        call.final_status = 0
+        self.dialed.append((target, app_name, caller, ring_timeout))
+        self.hooks[call.id] = (call, on_answered, on_failed)
+        return call
+
+    def answer(self, call_id: str) -> FakeCall:
+        call, on_answered, _ = self.hooks[call_id]
+        on_answered(call)
+        return call
+
+    def fail(self, app: WebConference, call_id: str, status: int) -> None:
+        call, _, on_failed = self.hooks[call_id]
+        call.final_status = status
+        app.on_end(call, f"callee answered {status}")  # the call ends first, as in dialout.py
+        on_failed(call, status)
+
+
+@pytest.fixture
+def dial_env(env):
+    app, clock, engine = env
+    ua = FakeUA(engine)
+    app.attach(ua, "webconf")
+    app.create_room("5", "77", "1")
+    return app, clock, engine, ua
+
+
+def test_dialout_rings_then_joins_and_is_heard(dial_env):
+    app, _clock, engine, ua = dial_env
+    caller = FakeCall(engine)
+    app.on_invite(caller)
+    dial(app, caller, "5#1#")
+    entry = app.dial_out("5", "sip:200@10.0.0.7")
+    assert ua.dialed == [("sip:200@10.0.0.7", "webconf", "sems", 60.0)]
+    assert entry["state"] == "ringing" and entry["from"] == "sip:200@10.0.0.7"
+    people = app.room_info("5")["participants"]
+    assert [p["state"] for p in people] == ["speaking", "ringing"]
+    assert app.list_rooms()[0]["participants"] == 1  # ringing is not in the room yet
+    callee = ua.answer(entry["id"])
+    people = app.room_info("5")["participants"]
+    assert [(p["id"], p["state"]) for p in people] == [
+        (caller.id, "speaking"),
+        (callee.id, "speaking"),
+    ]
+    assert people[1]["dialout"] == "joined" and people[1]["from"] == "sip:200@10.0.0.7"
+    assert "dialout" not in people[0]
+    for call in (caller, callee):
+        call.sink.prompt = None
+    for _ in range(10):  # past the join beep
+        engine.tick_index += 1
+        callee.sink.write(tone(3000))
+        caller.sink.write(bytes(320))
+        heard = array.array("h", bytes(caller.source.read(320)))
+        callee.source.read(320)
+    assert max(heard) == 3000  # the caller hears the callee
+    assert app.set_muted("5", callee.id, True)["state"] == "muted"  # like anyone else
+    assert app.kick("5", callee.id) is True and callee.hung_up
+    app.on_end(callee, "kicked")
+    assert [p["id"] for p in app.room_info("5")["participants"]] == [caller.id]
+
+
+def test_failed_dialout_is_listed_with_its_status_for_a_while(dial_env):
+    app, clock, _engine, ua = dial_env
+    entry = app.dial_out("5", "sip:busy@h", "77")
+    ua.fail(app, entry["id"], 486)
+    (listed,) = app.room_info("5")["participants"]
+    assert listed["state"] == "failed" and listed["status"] == 486
+    app.failed_linger = 10
+    clock.now += 9
+    assert len(app.room_info("5")["participants"]) == 1
+    clock.now += 2
+    assert app.room_info("5")["participants"] == []
+
+
+def test_dialout_errors(dial_env):
+    app, _clock, _engine, ua = dial_env
+    with pytest.raises(RoomError) as exc:
+        app.dial_out("5", "sip:a@h", "1")  # the participants' PIN is not the admin PIN
+    assert exc.value.code == WRONG_PIN
+    with pytest.raises(RoomError) as exc:
+        app.dial_out("nope", "sip:a@h")
+    assert exc.value.code == NOT_FOUND
+    with pytest.raises(RoomError) as exc:
+        app.dial_out("5", "tel:123")
+    assert exc.value.code == DIAL_FAILED and "not a sip: URI" in str(exc.value)
+    app.max_participants = 1
+    app.dial_out("5", "sip:a@h")
+    with pytest.raises(RoomError) as exc:
+        app.dial_out("5", "sip:b@h")  # the ringing one counts
+    assert exc.value.code == ROOM_FULL
+    assert len(ua.dialed) == 1
+
+
+def test_kick_cancels_a_ringing_dialout_and_a_late_answer_is_hung_up(dial_env):
+    app, _clock, _engine, ua = dial_env
+    entry = app.dial_out("5", "sip:a@h")
+    assert app.kick("5", entry["id"]) is True
+    callee = ua.hooks[entry["id"]][0]
+    assert callee.hung_up == "cancelled from the control interface"
+    assert app.room_info("5")["participants"] == []
+    callee.hung_up = None
+    ua.answer(entry["id"])  # the 2xx crossed the CANCEL
+    assert callee.hung_up == "dial-out no longer wanted"
+    assert app.room_info("5")["participants"] == []
+
+
+def test_deleting_the_room_cancels_its_dialouts(dial_env):
+    app, _clock, _engine, ua = dial_env
+    entry = app.dial_out("5", "sip:a@h")
+    app.delete_room("5")
+    callee = ua.hooks[entry["id"]][0]
+    assert callee.hung_up == "conference room deleted"
+
+
+def test_the_first_call_gives_the_app_its_user_agent_and_name(env):
+    app, _clock, engine = env
+    assert app.ua is None
+    call = FakeCall(engine)
+    call.app_name = "wc"
+    app.on_invite(call)
+    assert app.ua is call.ua and app.app_name == "wc"
+
+
+def test_dialout_over_json_rpc_with_the_servers_ua(env):
+    app, _clock, engine = env
+    ua = FakeUA(engine)
+    control = ControlServer(SimpleNamespace(), "127.0.0.1", 0)
+    register_control(control, lambda: app, ua, "webconf2")
+
+    def rpc(method: str, params) -> dict:
+        body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": 1})
+        return json.loads(control.handle_rpc(body.encode()))
+
+    rpc("conf.create", ["8", "0"])
+    ringing = rpc("conf.dialout", {"room": "8", "uri": "sip:300@h", "pin": "0"})["result"]
+    assert ringing["state"] == "ringing" and ua.dialed[0][:2] == ("sip:300@h", "webconf2")
+    assert rpc("conf.dialout", ["8", "sip:1@h", "9"])["error"]["code"] == WRONG_PIN
+    ua.answer(ringing["id"])
+    (joined,) = rpc("conf.info", ["8"])["result"]["participants"]
+    assert joined["dialout"] == "joined" and joined["id"] == ringing["id"]
