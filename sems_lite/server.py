@@ -15,7 +15,7 @@ from sems_lite.core.ports import RtpPortPool
 from sems_lite.core.transport import Transports
 from sems_lite.media.engine import MediaEngine
 from sems_lite.ua import UserAgent
-from sems_lite.workers import WorkerSockets
+from sems_lite.workers import WorkerSockets, worker_config
 
 log = logging.getLogger("sems_lite")
 
@@ -127,6 +127,8 @@ class Server:
         try:
             config = load_config(self.config.path)
             config = apply_overrides(config, **self.overrides)  # type: ignore[arg-type]
+            if self.workers is not None:  # this worker's share, as at start
+                config = worker_config(config, self.workers.index, self.workers.count)
             router = Router(config)
             self.apps.reload(config)
             self.apps.check_importable()

@@ -75,6 +75,7 @@ class WorkerSockets:
     index: int
     udp: list[socket.socket]
     inbox: socket.socket
+    count: int = 1  # workers in all: a reload takes the same share of the new config
 
 
 class Master:
@@ -217,5 +218,5 @@ def _run_worker(master: Master, index: int) -> int:
         fmt = getattr(handler.formatter, "_fmt", None) or "%(message)s"
         handler.setFormatter(logging.Formatter(f"w{index} {fmt}"))
     config = worker_config(master.config, index, master.count)
-    sockets = WorkerSockets(index, master.udp, master.inboxes[index][1])
+    sockets = WorkerSockets(index, master.udp, master.inboxes[index][1], master.count)
     return Server(config, master.overrides, workers=sockets).run()

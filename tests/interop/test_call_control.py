@@ -64,11 +64,14 @@ def test_hold_resume_inactive(box, start_sipp):
     assert got_resumed >= 0.9, f"echo after resume (sendrecv): {got_resumed:.0%} of frames"
 
     def rtp_arrivals_between(t0: float, t1: float) -> int:
-        return sum(1 for a in rec.rtp() if t0 < a.wall < t1)
+        # An echo of a frame we sent before t0 was on its way before the direction
+        # changed: a busy test process may only read it later, so it is excused.
+        in_flight = {wall for index, wall in report.frames if rec.send_wall[index] < t0}
+        return sum(1 for a in rec.rtp() if t0 < a.wall < t1 and a.wall not in in_flight)
 
-    held = rtp_arrivals_between(hold + GRACE, resume)
+    held = rtp_arrivals_between(hold, resume)
     assert held == 0, f"box sent {held} RTP packets while it was recvonly (held)"
-    silent = rtp_arrivals_between(inactive + GRACE, rec.send_wall[-1])
+    silent = rtp_arrivals_between(inactive, rec.send_wall[-1])
     assert silent == 0, f"box sent {silent} RTP packets while the stream was inactive"
 
 

@@ -59,3 +59,26 @@ def test_a_range_too_small_for_the_workers_is_refused() -> None:
     config = parse_config('rtp: {ports: "10000-10003"}\n', "x.yaml")
     with pytest.raises(ValueError, match="too small for 3 workers"):
         worker_config(config, 0, 3)
+
+
+def test_a_worker_keeps_its_share_across_a_reload(tmp_path) -> None:
+    import socket
+
+    from sems_lite.server import Server
+    from sems_lite.workers import WorkerSockets
+
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG)
+    inbox, other = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    config = worker_config(parse_config(CONFIG, str(path)), 1, 3)
+    server = Server(config, workers=WorkerSockets(1, [], inbox, 3))
+    try:
+        path.write_text(CONFIG.replace("max_calls: 101", "max_calls: 12"))
+        assert server.reload()
+        assert server.config.limits.max_calls == 4
+        assert (server.config.rtp.port_low, server.config.rtp.port_high) == (10332, 10663)
+        assert server.config.control.port == 8091
+    finally:
+        server.loop.close()
+        inbox.close()
+        other.close()
