@@ -4,11 +4,16 @@ Reading all streams first gives a mixer all its inputs before anyone is sent a f
 (as SEMS does). Ticks are scheduled on an absolute grid (start + n * ptime): a late tick
 is counted and the grid is kept, so timing never drifts. The engine only ticks while it
 has streams, so an idle box does not wake 50 times a second.
+
+One `epoll` call per tick says which RTP sockets hold packets, so a stream with nothing
+to read (an announcement's silent caller) costs no receive syscall and no exception.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import select
 from typing import Protocol
 
 from sems_lite.core.loop import Loop, TimerHandle
@@ -17,8 +22,17 @@ log = logging.getLogger("sems_lite.media")
 
 
 class TickStream(Protocol):
-    def receive(self, now: float) -> None: ...
+    def receive(self, now: float, readable: bool = True) -> None: ...
     def transmit(self, tick: int) -> None: ...
+
+
+_HAVE_EPOLL = hasattr(select, "epoll")  # Linux, OpenWRT included; elsewhere read all
+
+
+def _fileno(stream: TickStream) -> int | None:
+    """The stream's RTP socket, if it has one (test doubles need not)."""
+    fileno = getattr(stream, "fileno", None)
+    return fileno() if fileno is not None else None
 
 
 class MediaEngine:
@@ -27,6 +41,11 @@ class MediaEngine:
         self.ptime_ms = ptime_ms
         self.period = ptime_ms / 1000.0
         self.streams: list[TickStream] = []
+        # stream -> fd polled for readability; streams without one are always read.
+        self._fds: dict[TickStream, int] = {}
+        # Made with the first stream and closed with the last: an idle box (or one that
+        # forks workers) holds no epoll instance to share.
+        self._poller: select.epoll | None = None
         self._timer: TimerHandle | None = None
         self._start = 0.0
         self._tick = 0
@@ -36,6 +55,15 @@ class MediaEngine:
 
     def add(self, stream: TickStream) -> None:
         self.streams.append(stream)
+        fd = _fileno(stream) if _HAVE_EPOLL else None
+        if fd is not None and fd >= 0:
+            if self._poller is None:
+                self._poller = select.epoll()
+            try:
+                self._poller.register(fd, select.EPOLLIN)
+            except FileExistsError:  # fd number reused after a close we did not see
+                self._poller.modify(fd, select.EPOLLIN)
+            self._fds[stream] = fd
         if self._timer is None:
             self._start = self.loop.time()
             self._tick = 0
@@ -46,9 +74,17 @@ class MediaEngine:
             self.streams.remove(stream)
         except ValueError:
             return
-        if not self.streams and self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        fd = self._fds.pop(stream, None)
+        if fd is not None and self._poller is not None and fd not in self._fds.values():
+            with contextlib.suppress(OSError):  # closed already: the kernel dropped it
+                self._poller.unregister(fd)
+        if not self.streams:
+            if self._poller is not None:
+                self._poller.close()
+                self._poller = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
     @property
     def tick_index(self) -> int:
@@ -66,8 +102,18 @@ class MediaEngine:
             self.late_ticks += missed
             self._tick += missed
         streams = list(self.streams)
-        for stream in streams:
-            stream.receive(now)
+        fds = self._fds
+        if fds and self._poller is not None:
+            ready = {fd for fd, _ in self._poller.poll(0, len(fds) + 1)}
+            for stream in streams:
+                fd = fds.get(stream)
+                if fd is None or fd in ready:
+                    stream.receive(now)
+                else:
+                    stream.receive(now, False)
+        else:
+            for stream in streams:
+                stream.receive(now)
         tick = self._tick
         for stream in streams:
             stream.transmit(tick)

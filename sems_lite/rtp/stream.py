@@ -222,11 +222,31 @@ class RtpStream:
         return (rtp_addr[0], rtp_addr[1] + 1, *rtp_addr[2:])
 
     # -- the tick --------------------------------------------------------------------------
-    def receive(self, now: float) -> None:
-        """Drain the socket, then play one frame out of the jitter buffer into the sink."""
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def receive(self, now: float, readable: bool = True) -> None:
+        """Drain the socket (unless the engine saw it empty), then play one frame out of
+        the jitter buffer into the sink."""
+        jitter = self.jitter
+        if readable:
+            self._drain(now, jitter)
+        if self.dtmf_receiver is not None:
+            digit = self.dtmf_receiver.expire(now)
+            if digit is not None:
+                self._dtmf(*digit)
+        if jitter is not None:
+            if self.direct:
+                jitter.get()  # keeps its statistics (RTCP) current; playout already done
+            else:
+                self._play_out(jitter)
+        next_rtcp = self.rtcp.next_send
+        if next_rtcp is None or now >= next_rtcp:
+            self._send_rtcp(now)
+
+    def _drain(self, now: float, jitter: JitterBuffer | None) -> None:
         sock = self.sock
         buf = self._buf
-        jitter = self.jitter
         pt_audio = self.payload_type
         pt_event = self.telephone_event_pt
         for _ in range(_MAX_PACKETS_PER_TICK):
@@ -274,16 +294,6 @@ class RtpStream:
                 )
                 if digit is not None:
                     self._dtmf(*digit)
-        if self.dtmf_receiver is not None:
-            digit = self.dtmf_receiver.expire(now)
-            if digit is not None:
-                self._dtmf(*digit)
-        if jitter is not None:
-            if self.direct:
-                jitter.get()  # keeps its statistics (RTCP) current; playout already done
-            else:
-                self._play_out(jitter)
-        self._send_rtcp(now)
 
     def _play_out(self, jitter: JitterBuffer) -> None:
         payload, kind = jitter.get()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from sems_lite.media.buffers import EchoBuffer
 from sems_lite.media.engine import MediaEngine
 from tests.unit.fakes import FakeClock
@@ -75,6 +77,51 @@ def test_engine_stops_ticking_without_streams() -> None:
     clock.advance(0.1)
     engine.remove(probe)
     assert clock.pending() == 0
+
+
+class SocketProbe:
+    """A stream with a real UDP socket: records whether the engine said it was readable."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.readable: list[bool] = []
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def receive(self, now: float, readable: bool = True) -> None:
+        self.readable.append(readable)
+        if readable:
+            self.sock.recv(2048)  # BlockingIOError if the engine was wrong
+
+    def transmit(self, tick: int) -> None:
+        pass
+
+
+def test_only_streams_with_packets_waiting_are_told_to_read() -> None:
+    clock = FakeClock()
+    engine = MediaEngine(clock, 20)  # type: ignore[arg-type]
+    quiet, busy = SocketProbe(), SocketProbe()
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        engine.add(quiet)
+        engine.add(busy)
+        peer.sendto(b"rtp", busy.sock.getsockname())
+        clock.advance(0.0)
+        assert quiet.readable == [False]
+        assert busy.readable == [True]
+        clock.advance(0.02)  # drained last tick: now both are quiet
+        assert busy.readable == [True, False]
+        engine.remove(busy)
+        peer.sendto(b"rtp", quiet.sock.getsockname())
+        clock.advance(0.02)
+        assert quiet.readable == [False, False, True]
+        assert busy.readable == [True, False]
+    finally:
+        for sock in (quiet.sock, busy.sock, peer):
+            sock.close()
 
 
 def test_echo_buffer_is_fifo_and_bounded() -> None:
