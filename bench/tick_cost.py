@@ -2,8 +2,10 @@
 
     python bench/tick_cost.py [--streams 200] [--ticks 500] [--profile]
 
-Two workloads on loopback sockets:
-- announcement: the caller sends nothing; each stream sends a precoded prompt frame;
+Three workloads on loopback sockets:
+- announcement: the caller sends nothing; each stream plays a WAV prompt through a
+  playlist, as the announcement app does (PCM, encoded per frame);
+- precoded: the same with a .pcmu prompt sent as stored (precoded_announce);
 - echo: a peer socket sends one PCMU packet per stream per tick, the stream echoes it.
 The media engine's tick is called directly (no timer, a hand-advanced clock), so the
 figure is the Python and syscall cost alone. --profile adds the hottest functions
@@ -22,12 +24,14 @@ import socket
 import struct
 import tempfile
 import time
+import wave
 from pathlib import Path
 
 from sems_lite import native
 from sems_lite.core.ports import RtpPortPool
 from sems_lite.media.codecs import PCMU
 from sems_lite.media.engine import MediaEngine
+from sems_lite.media.player import FilePlayer, Playlist
 from sems_lite.media.precoded import PrecodedPlayer
 from sems_lite.rtp.stream import RtpStream
 from sems_lite.sdp.offer_answer import NegotiatedStream
@@ -66,7 +70,7 @@ class EchoBuffer:
         return self.frames.pop(0) if self.frames else None
 
 
-def make_streams(count: int, workload: str, sink_addr: tuple, prompt: str) -> list[RtpStream]:
+def make_streams(count: int, workload: str, sink_addr: tuple, prompts: str) -> list[RtpStream]:
     pool = RtpPortPool(42000, 42000 + 2 * count + 10)
     streams = []
     for _ in range(count):
@@ -95,8 +99,10 @@ def make_streams(count: int, workload: str, sink_addr: tuple, prompt: str) -> li
             buffer = EchoBuffer()
             stream.sink = buffer
             stream.source = buffer
+        elif workload == "precoded":
+            stream.source = PrecodedPlayer(str(Path(prompts) / "prompt.pcmu"))
         else:
-            stream.source = PrecodedPlayer(prompt)
+            stream.source = Playlist([FilePlayer(Path(prompts) / "prompt.wav")])
         streams.append(stream)
     return streams
 
@@ -106,9 +112,16 @@ def run(workload: str, count: int, ticks: int, profile: bool) -> dict:
     peer.bind(("127.0.0.1", 0))
     peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
     with tempfile.TemporaryDirectory() as tmp:
-        prompt = str(Path(tmp) / "prompt.pcmu")
-        Path(prompt).write_bytes(bytes(range(256)) * 400)  # 12.8 s, longer than the run
-        streams = make_streams(count, workload, peer.getsockname(), prompt)
+        law = bytes(range(256)) * 400  # 12.8 s, longer than the run
+        (Path(tmp) / "prompt.pcmu").write_bytes(law)
+        with wave.open(str(Path(tmp) / "prompt.wav"), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(8000)
+            wav.writeframes(native.ulaw_decode(law))
+        streams = make_streams(count, workload, peer.getsockname(), tmp)
+        for stream in streams:  # the players open their files on the first read
+            stream.transmit(0)
     payload = native.ulaw_encode(bytes(2 * FRAME))
     ports = [("127.0.0.1", s.local_port) for s in streams]
     header = struct.Struct("!BBHII")
@@ -161,10 +174,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=200)
     parser.add_argument("--ticks", type=int, default=500)
-    parser.add_argument("--workload", choices=("announcement", "echo", "both"), default="both")
+    parser.add_argument(
+        "--workload", choices=("announcement", "precoded", "echo", "all"), default="all"
+    )
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    workloads = ("announcement", "echo") if args.workload == "both" else (args.workload,)
+    workloads = ("announcement", "precoded", "echo") if args.workload == "all" else (args.workload,)
     for workload in workloads:
         result = run(workload, args.streams, args.ticks, args.profile)
         profile = result.pop("profile", None)

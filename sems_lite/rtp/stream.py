@@ -20,6 +20,7 @@ import logging
 import socket
 import struct
 import time
+from array import array
 from collections.abc import Callable
 from typing import Protocol
 
@@ -34,6 +35,13 @@ from sems_lite.sdp.offer_answer import NegotiatedStream
 log = logging.getLogger("sems_lite.rtp")
 
 _HEADER = struct.Struct("!BBHII")
+
+try:  # FIONREAD says whether another datagram is queued: cheaper than a recv that fails
+    from fcntl import ioctl as _ioctl
+    from termios import FIONREAD as _FIONREAD
+except ImportError:  # a Python built without termios: the failing recv ends the drain
+    _ioctl = None  # type: ignore[assignment]
+    _FIONREAD = 0
 _MAX_PACKETS_PER_TICK = 16  # bounds the work one stream can cause in one tick
 
 
@@ -51,8 +59,10 @@ DtmfHandler = Callable[[str, int], None]
 class RtpStream:
     __slots__ = (
         "_buf",
+        "_fd",
         "_header",
         "_last_pcm",
+        "_queued",
         "clock_rate",
         "codec",
         "direct",
@@ -112,6 +122,8 @@ class RtpStream:
         # arrival order; the jitter buffer then only keeps the statistics for RTCP.
         self.direct = jitter_max_frames == 0
         self._buf = bytearray(2048)
+        self._fd = sock.fileno()
+        self._queued = array("i", [0])
         self._header = bytearray(12)
         self._last_pcm = b""
         self.ssrc = randomness.randbits(32)
@@ -249,7 +261,15 @@ class RtpStream:
         buf = self._buf
         pt_audio = self.payload_type
         pt_event = self.telephone_event_pt
-        for _ in range(_MAX_PACKETS_PER_TICK):
+        queued = self._queued
+        for count in range(_MAX_PACKETS_PER_TICK):
+            if count and _ioctl is not None:
+                try:
+                    _ioctl(self._fd, _FIONREAD, queued, True)
+                except OSError:
+                    break
+                if not queued[0]:
+                    break  # drained; a zero-length datagram waits for the next tick
             try:
                 length, addr = sock.recvfrom_into(buf)
             except (BlockingIOError, InterruptedError):

@@ -19,6 +19,19 @@ class Sink:
         self.frames.append(pcm)
 
 
+# The SDP says port 9; the packets come from another port.
+PCMU_FROM_PORT_9 = NegotiatedStream(
+    remote_address="127.0.0.1",
+    remote_port=9,
+    payload_type=0,
+    codec=PCMU.spec,
+    telephone_event_pt=None,
+    ptime=20,
+    direction="sendrecv",
+    rtcp_mux=False,
+)
+
+
 def packet(seq: int, payload: bytes, ssrc: int = 0x1234) -> bytes:
     return struct.pack("!BBHII", 0x80, 0, seq, seq * 160, ssrc) + payload
 
@@ -33,16 +46,7 @@ def test_latches_to_first_source_and_drops_others() -> None:
     stream = RtpStream(rtp, rtcp, port, jitter_min_frames=0, jitter_max_frames=0)
     sink = Sink()
     stream.sink = sink
-    negotiated = NegotiatedStream(
-        remote_address="127.0.0.1",
-        remote_port=9,  # the SDP says one port; the packets come from another
-        payload_type=0,
-        codec=PCMU.spec,
-        telephone_event_pt=None,
-        ptime=20,
-        direction="sendrecv",
-        rtcp_mux=False,
-    )
+    negotiated = PCMU_FROM_PORT_9
     stream.configure(negotiated, 20)
     try:
         peer.sendto(packet(1, b"\x11" * 160), ("127.0.0.1", port))
@@ -63,3 +67,24 @@ def test_latches_to_first_source_and_drops_others() -> None:
         stream.close()
         peer.close()
         intruder.close()
+
+
+def test_a_stream_the_engine_saw_empty_leaves_its_socket_alone() -> None:
+    rtp, rtcp, port = RtpPortPool(35100, 35199).allocate("127.0.0.1") or (None, None, 0)
+    assert rtp is not None and rtcp is not None
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stream = RtpStream(rtp, rtcp, port, jitter_min_frames=0, jitter_max_frames=0)
+    stream.sink = Sink()
+    stream.configure(PCMU_FROM_PORT_9, 20)
+    try:
+        for seq in range(20):  # more than one tick may take (16): the rest stays queued
+            peer.sendto(packet(seq, b"\x11" * 160), ("127.0.0.1", port))
+        stream.receive(1.0, readable=False)
+        assert stream.packets_in == 0
+        stream.receive(1.02)
+        assert stream.packets_in == 16
+        stream.receive(1.04)
+        assert stream.packets_in == 20
+    finally:
+        stream.close()
+        peer.close()
