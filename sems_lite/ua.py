@@ -29,10 +29,11 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from sems_lite import memory
 from sems_lite.apps import AppError, AppTable, Router
 from sems_lite.call import Call, CallState, SessionError
 from sems_lite.config import Config
-from sems_lite.core.loop import Loop
+from sems_lite.core.loop import Loop, TimerHandle
 from sems_lite.core.ports import RtpPortPool
 from sems_lite.core.transport import Peer, Transports
 from sems_lite.dialout import Answered, Dialer, Failed
@@ -76,6 +77,7 @@ DTMF_BODIES = (ACCEPT, "application/dtmf-relay", "application/dtmf")
 DIALOG_ONLY = frozenset({"BYE", "INFO", "UPDATE", "PRACK"})
 SHUTDOWN_GRACE = 4.0  # seconds to wait for BYE answers when stopping
 CPS_RETRY_AFTER = "1"  # seconds: a calls-per-second overload clears within one
+IDLE_RELEASE_S = 2.0  # quiet seconds after the last call before memory is handed back
 LINGER_FACTOR = 8  # answered transactions kept, per unit of limits.max_transactions
 
 
@@ -124,6 +126,7 @@ class UserAgent:
         self._cps_tokens = max(float(config.limits.cps_limit), 1.0)
         self._cps_stamp = loop.time()
         self._dead_rtp_timer = loop.call_later(1.0, self._check_dead_rtp)
+        self._release_timer: TimerHandle | None = None
 
     def reconfigure(self, config: Config, router: Router) -> None:
         """SIGHUP: new routing, limits, codecs; calls in progress keep what they have."""
@@ -581,6 +584,19 @@ class UserAgent:
         self.ports.release(call.stream.local_port)
         if self.draining and not self.calls and self.on_idle is not None:
             self.on_idle()
+        if not self.calls and self._release_timer is None:
+            # Idle again after a load: hand the memory back once things are quiet.
+            self._release_timer = self.loop.call_later(IDLE_RELEASE_S, self._release_memory)
+
+    def _release_memory(self) -> None:
+        self._release_timer = None
+        if self.calls:
+            return  # busy again; the next quiet spell will do it
+        if self.server_txns or self.client_txns:
+            # Answered transactions linger for retransmissions (up to 32 s): wait for them.
+            self._release_timer = self.loop.call_later(IDLE_RELEASE_S, self._release_memory)
+            return
+        memory.release()
 
     def _check_dead_rtp(self) -> None:
         now = self.loop.time()

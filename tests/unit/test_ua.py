@@ -303,3 +303,25 @@ def test_reinvite_codec_change_reconfigures_the_stream(ua) -> None:
     assert answer.status == 200 and b"m=audio" in answer.body
     assert b" RTP/AVP 8" in answer.body
     assert call.stream.codec.spec.name == "PCMA" and call.stream.payload_type == 8
+
+
+def test_memory_is_handed_back_once_the_last_call_and_its_transactions_are_gone(
+    ua, monkeypatch
+) -> None:
+    from sems_lite import memory
+
+    released: list[float] = []
+    agent, net, loop = ua
+    monkeypatch.setattr(memory, "release", lambda: released.append(loop.now) or True)
+    agent.receive(request("INVITE", body=SDP), PEER)
+    tag = to_tag_of(net.responses()[-1])
+    agent.receive(request("ACK", to_tag=tag, branch="z9hG4bK-a"), PEER)
+    agent.receive(request("BYE", to_tag=tag, cseq=2, branch="z9hG4bK-c"), PEER)
+    assert not agent.calls
+    ended = loop.now
+    loop.advance(5.0)
+    assert released == []  # the BYE's transaction still lingers for retransmissions
+    loop.advance(60.0)
+    assert len(released) == 1
+    assert released[0] - ended >= 32.0  # after timer J (64 * T1)
+    assert not agent.server_txns and not agent.client_txns
