@@ -7,6 +7,9 @@ Three workloads on loopback sockets:
   playlist, as the announcement app does (PCM, encoded per frame);
 - precoded: the same with a .pcmu prompt sent as stored (precoded_announce);
 - echo: a peer socket sends one PCMU packet per stream per tick, the stream echoes it.
+With the C kernels, the announcement and precoded streams lease their frames to the
+batched send (one C call per tick for all of them); SEMS_LITE_TX_BATCH=0 in the
+environment sends from Python instead, for comparison.
 The media engine's tick is called directly (no timer, a hand-advanced clock), so the
 figure is the Python and syscall cost alone. --profile adds the hottest functions
 (cProfile, own time).

@@ -82,7 +82,38 @@ int sk_dtmf_init(sk_dtmf *st, int32_t rate);
  * occur in one call; events beyond max_ev are dropped. */
 size_t sk_dtmf_feed(sk_dtmf *st, const int16_t *pcm, size_t n, sk_dtmf_event *ev, size_t max_ev);
 
+/* Batched RTP send (one call per media tick for every stream playing a stored prompt).
+ * A slot sends one frame per tick straight out of an encoded buffer that Python owns and
+ * keeps alive while the slot is armed: header built here, one sendto per packet. */
+typedef struct {
+    const uint8_t *data;   /* next frame's payload (G.711: one octet per sample) */
+    uint32_t frames_left;  /* whole frames left in data */
+    uint32_t frames_done;  /* frames taken since armed (sent or not): the source's advance */
+    uint32_t packets_ok;   /* of those, sent */
+    uint32_t send_errors;
+    uint32_t payload_len;  /* octets per frame, <= SK_RTP_MAX_PAYLOAD (1200) */
+    uint32_t samples;      /* RTP timestamp units per frame */
+    uint32_t ts_base;      /* timestamp = ts_base + tick * samples */
+    uint32_t ssrc;
+    uint32_t last_ts;
+    uint32_t addr[8];      /* the peer: a struct sockaddr_in or sockaddr_in6 */
+    uint32_t addrlen;
+    int32_t fd;
+    uint16_t seq;          /* of the next packet */
+    uint8_t b1;            /* marker and payload type of every packet */
+    uint8_t armed;
+} sk_rtp_slot;
+/* Sets the peer: family 4 (ip: 4 octets) or 6 (ip: 16 octets). Returns 0, or -1. */
+int sk_rtp_set_peer(sk_rtp_slot *slot, int32_t family, const uint8_t *ip, uint16_t port,
+                    uint32_t scope_id);
+/* Sends the next frame of every armed slot among slots[0..n). A slot found with no frame
+ * left is disarmed and its index written to spent (up to max_spent); returns how many. */
+size_t sk_rtp_tick(sk_rtp_slot *slots, size_t n, uint32_t tick, uint32_t *spent,
+                   size_t max_spent);
+
 /* cffi-cdef-end */
+
+#define SK_RTP_MAX_PAYLOAD 1200 /* sems_lite/rtp/stream.py says the same */
 
 /* Helpers shared by the kernel sources (not part of the cdef). */
 

@@ -288,6 +288,12 @@ IMPLEMENTATION, _native = _select()
 KERNELS_PATH: str | None = _native.path if _native is not None else None
 _impl: Any = _native if _native is not None else fallback
 
+
+def kernels() -> SimpleNamespace | None:
+    """The C kernels in use (with their `ffi` and `lib`), or None on the fallback."""
+    return _native
+
+
 ulaw_encode: Callable[[bytes], bytes] = _impl.ulaw_encode
 ulaw_decode: Callable[[bytes], bytes] = _impl.ulaw_decode
 alaw_encode: Callable[[bytes], bytes] = _impl.alaw_encode

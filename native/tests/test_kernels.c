@@ -1,7 +1,14 @@
 /* Plain-C unit tests for the kernels: `make -C native check`. Exits non-zero on failure. */
+#define _POSIX_C_SOURCE 200112L /* sockets, for the batched RTP send */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "sems_kernels.h"
 
@@ -276,6 +283,68 @@ static void test_dtmf_rejects(void)
     CHECK(sk_dtmf_init(&det, 44100) == -1, "44.1 kHz must be refused");
 }
 
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Three frames armed, over loopback: headers in network order, sequence and timestamp
+ * wrapping, then the slot reported spent; a disarmed slot sends nothing. */
+static void test_rtp_tick(void)
+{
+    static const uint8_t data[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    static const uint8_t loopback[4] = {127, 0, 0, 1};
+    struct sockaddr_in where;
+    socklen_t len = sizeof where;
+    sk_rtp_slot slots[2];
+    uint32_t spent[2];
+    uint8_t got[64];
+    int rx = socket(AF_INET, SOCK_DGRAM, 0), tx = socket(AF_INET, SOCK_DGRAM, 0);
+    size_t i, nspent = 0;
+    memset(&where, 0, sizeof where);
+    where.sin_family = AF_INET;
+    where.sin_addr.s_addr = htonl(0x7f000001);
+    CHECK(rx >= 0 && tx >= 0, "sockets");
+    CHECK(bind(rx, (struct sockaddr *)&where, sizeof where) == 0, "bind");
+    CHECK(getsockname(rx, (struct sockaddr *)&where, &len) == 0, "getsockname");
+    memset(slots, 0, sizeof slots);
+    slots[0].data = data;
+    slots[0].frames_left = 3;
+    slots[0].payload_len = 4;
+    slots[0].samples = 160;
+    slots[0].ts_base = 0xFFFFFE00u;
+    slots[0].ssrc = 0xCAFEBABEu;
+    slots[0].seq = 0xFFFE;
+    slots[0].b1 = 8;
+    slots[0].fd = tx;
+    slots[0].armed = 1;
+    CHECK(sk_rtp_set_peer(&slots[0], 4, loopback, ntohs(where.sin_port), 0) == 0, "peer");
+    CHECK(sk_rtp_set_peer(&slots[1], 5, loopback, 1, 0) == -1, "family 5 refused");
+    slots[1] = slots[0];
+    slots[1].armed = 0;
+    for (i = 0; i < 4; i++)
+        nspent += sk_rtp_tick(slots, 2, (uint32_t)(2 + i), spent, 2);
+    CHECK(nspent == 1 && spent[0] == 0, "spent %zu", nspent);
+    CHECK(!slots[0].armed && slots[0].frames_done == 3 && slots[0].packets_ok == 3,
+          "armed %d done %u ok %u", slots[0].armed, slots[0].frames_done, slots[0].packets_ok);
+    CHECK(slots[0].seq == 1 && slots[0].last_ts == 0xFFFFFE00u + 4u * 160u,
+          "seq %u last_ts %08X", slots[0].seq, slots[0].last_ts);
+    for (i = 0; i < 3; i++) {
+        ssize_t n = recv(rx, got, sizeof got, MSG_DONTWAIT);
+        CHECK(n == 16, "packet %zu: %zd octets", i, n);
+        if (n != 16)
+            break;
+        CHECK(got[0] == 0x80 && got[1] == 8, "packet %zu: %02X %02X", i, got[0], got[1]);
+        CHECK((got[2] << 8 | got[3]) == (int)((0xFFFE + i) & 0xFFFF), "packet %zu seq", i);
+        CHECK(get32(got + 4) == 0xFFFFFE00u + (uint32_t)(2 + i) * 160, "packet %zu ts", i);
+        CHECK(get32(got + 8) == 0xCAFEBABEu, "packet %zu ssrc", i);
+        CHECK(memcmp(got + 12, data + 4 * i, 4) == 0, "packet %zu payload", i);
+    }
+    CHECK(recv(rx, got, sizeof got, MSG_DONTWAIT) < 0, "a fourth packet (disarmed slot?)");
+    close(rx);
+    close(tx);
+}
+
 int main(void)
 {
     test_g711_known_values();
@@ -287,6 +356,7 @@ int main(void)
     test_dtmf_digits(8000);
     test_dtmf_digits(16000);
     test_dtmf_rejects();
+    test_rtp_tick();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

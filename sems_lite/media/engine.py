@@ -7,6 +7,9 @@ has streams, so an idle box does not wake 50 times a second.
 
 One `epoll` call per tick says which RTP sockets hold packets, so a stream with nothing
 to read (an announcement's silent caller) costs no receive syscall and no exception.
+
+Streams playing stored audio lease their frames to the batched send (rtp/tx_batch.py):
+one C call per tick sends all of them, before the other streams transmit from Python.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import select
 from typing import Protocol
 
 from sems_lite.core.loop import Loop, TimerHandle
+from sems_lite.rtp.tx_batch import TxBatch
 
 log = logging.getLogger("sems_lite.media")
 
@@ -47,6 +51,9 @@ class MediaEngine:
         # forks workers) holds no epoll instance to share.
         self._poller: select.epoll | None = None
         self._timer: TimerHandle | None = None
+        # Made with the first stream that can use it: None on the pure-Python kernels.
+        self._batch: TxBatch | None = None
+        self._batch_checked = False
         self._start = 0.0
         self._tick = 0
         self.ticks = 0
@@ -55,6 +62,12 @@ class MediaEngine:
 
     def add(self, stream: TickStream) -> None:
         self.streams.append(stream)
+        attach = getattr(stream, "attach_batch", None)
+        if attach is not None:
+            if not self._batch_checked:
+                self._batch_checked = True
+                self._batch = TxBatch.create()
+            attach(self._batch)
         fd = _fileno(stream) if _HAVE_EPOLL else None
         if fd is not None and fd >= 0:
             if self._poller is None:
@@ -74,6 +87,9 @@ class MediaEngine:
             self.streams.remove(stream)
         except ValueError:
             return
+        detach = getattr(stream, "attach_batch", None)
+        if detach is not None:
+            detach(None)
         fd = self._fds.pop(stream, None)
         if fd is not None and self._poller is not None and fd not in self._fds.values():
             with contextlib.suppress(OSError):  # closed already: the kernel dropped it
@@ -115,6 +131,10 @@ class MediaEngine:
             for stream in streams:
                 stream.receive(now)
         tick = self._tick
+        batch = self._batch
+        if batch is not None and batch.in_use:
+            for spent in batch.run(tick):
+                spent.end_lease()  # its stored frames ran out: Python sends this one
         for stream in streams:
             stream.transmit(tick)
         self.ticks += 1

@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
+from sems_lite.media.encoded import encoded_prompt
 from sems_lite.media.wav import DECODERS, RATES, Resampler, WavInfo, load_pcm, open_audio
 
 log = logging.getLogger("sems_lite.media")
@@ -133,14 +134,23 @@ def _stamp(path: str) -> tuple[int, int]:
 DEFAULT_CACHE = PromptCache()
 
 
-class _Playback:
-    """What every playable item shares: finishing once, stop, the callback."""
+class Lessee(Protocol):
+    """A stream sending an item's frames through the batched send (rtp/tx_batch.py)."""
 
-    __slots__ = ("_done", "on_finished")
+    def end_lease(self) -> None: ...
+
+
+class _Playback:
+    """What every playable item shares: finishing once, stop, the callback, and the
+    lease of its frames to a stream's batched send (settled before anything else)."""
+
+    __slots__ = ("_done", "_lease_unit", "_lessee", "on_finished")
 
     def __init__(self, on_finished: Callable[[], None] | None) -> None:
         self.on_finished = on_finished
         self._done = False
+        self._lessee: Lessee | None = None
+        self._lease_unit = 0
 
     @property
     def finished(self) -> bool:
@@ -151,15 +161,31 @@ class _Playback:
         self._finish()
 
     def rewind(self) -> None:
+        self._settle()
         self._done = False
 
     def close(self) -> None:
         """The owner (a call) is going away: release what is held (an open file) now, not
         when the garbage collector breaks the call's reference cycles. No `on_finished`."""
+        self._settle()
         self._done = True
         self._release()
 
+    def lease_ended(self, frames: int) -> None:
+        """The lessee sent `frames` frames on our behalf: move on by as much."""
+        self._lessee = None
+        self._advance(frames * self._lease_unit)
+
+    def _settle(self) -> None:
+        # Frames leased to a stream's batched send: take the position back first.
+        if self._lessee is not None:
+            self._lessee.end_lease()
+
+    def _advance(self, units: int) -> None:
+        """Move the play position on (leased items only)."""
+
     def _finish(self) -> None:
+        self._settle()
         if not self._done:
             self._done = True
             self._release()
@@ -248,6 +274,8 @@ class FilePlayer(_Playback):
         return self._stream is not None
 
     def read(self, nbytes: int) -> Frame | None:
+        if self._lessee is not None:
+            self._settle()
         if self._done:
             return None
         if not self._opened and not self._open():
@@ -269,8 +297,27 @@ class FilePlayer(_Playback):
             self._finish()
         return frame
 
+    def lease_frames(
+        self, encoding: str, nsamples: int, lessee: Lessee
+    ) -> tuple[_Playback, bytes, int] | None:
+        """(self, the prompt encoded, offset of the next frame) for a stream that sends it
+        as stored, until `lessee.end_lease()`; None if this file cannot be sent so."""
+        pcm = self._pcm
+        if self._done or pcm is None or self._lessee is not None:
+            return None
+        data = encoded_prompt(pcm.obj, encoding)  # type: ignore[arg-type]
+        if data is None:
+            return None
+        self._lessee = lessee
+        self._lease_unit = 2 * nsamples
+        return self, data, self._pos // 2
+
+    def _advance(self, units: int) -> None:
+        self._pos += units
+
     def rewind(self) -> None:
         """Start again from the beginning (re-opening the file on the next read)."""
+        self._settle()
         self._release()
         self._opened = False
         self.error = None
@@ -511,6 +558,16 @@ class Playlist:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def lease_frames(
+        self, encoding: str, nsamples: int, lessee: Lessee
+    ) -> tuple[_Playback, bytes, int] | None:
+        """The current item's frames, if it can lease them (see FilePlayer)."""
+        items = self._items
+        if self._index >= len(items):
+            return None
+        lease = getattr(items[self._index], "lease_frames", None)
+        return None if lease is None else lease(encoding, nsamples, lessee)
 
     def read(self, nbytes: int) -> Frame | None:
         items = self._items

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 from sems_lite import native
+from sems_lite.media.player import Lessee
 
 log = logging.getLogger("sems_lite.media")
 
@@ -30,7 +31,16 @@ def encoding_of(path: str) -> str | None:
 class PrecodedPlayer:
     """Plays a G.711 file (8 kHz, one octet per sample) once, then reports finished."""
 
-    __slots__ = ("_data", "_pos", "encoding", "finished", "on_finished", "path")
+    __slots__ = (
+        "_data",
+        "_lease_samples",
+        "_lessee",
+        "_pos",
+        "encoding",
+        "finished",
+        "on_finished",
+        "path",
+    )
 
     def __init__(self, path: str, on_finished: Callable[[], None] | None = None) -> None:
         encoding = encoding_of(path)
@@ -41,6 +51,8 @@ class PrecodedPlayer:
         self.on_finished = on_finished
         self.finished = False
         self._pos = 0
+        self._lessee: Lessee | None = None
+        self._lease_samples = 0
         data = _CACHE.get(path)
         if data is None:
             try:
@@ -54,7 +66,25 @@ class PrecodedPlayer:
             _CACHE[path] = data
         self._data = data
 
+    def lease_frames(
+        self, encoding: str, nsamples: int, lessee: Lessee
+    ) -> tuple[PrecodedPlayer, bytes, int] | None:
+        """(self, the file's octets, offset of the next frame) for a stream sending in
+        this file's encoding, until `lessee.end_lease()` (rtp/tx_batch.py)."""
+        if encoding != self.encoding or self.finished or self._lessee is not None:
+            return None
+        self._lessee = lessee
+        self._lease_samples = nsamples
+        return self, self._data, self._pos
+
+    def lease_ended(self, frames: int) -> None:
+        """The lessee sent `frames` frames on our behalf: move on by as much."""
+        self._lessee = None
+        self._pos += frames * self._lease_samples
+
     def read_encoded(self, nsamples: int) -> bytes | None:
+        if self._lessee is not None:
+            self._lessee.end_lease()
         data = self._data
         pos = self._pos
         if pos >= len(data):

@@ -30,6 +30,7 @@ from sems_lite.rtp.dtmf import EVENTS, TelephoneEventReceiver, TelephoneEventSen
 from sems_lite.rtp.jitter import CONCEALED, EMPTY, JitterBuffer, conceal
 from sems_lite.rtp.packet import payload_offset
 from sems_lite.rtp.rtcp import RtcpError, RtcpSession
+from sems_lite.rtp.tx_batch import TxBatch, peer_address
 from sems_lite.sdp.offer_answer import NegotiatedStream
 
 log = logging.getLogger("sems_lite.rtp")
@@ -42,6 +43,7 @@ try:  # FIONREAD says whether another datagram is queued: cheaper than a recv th
 except ImportError:  # a Python built without termios: the failing recv ends the drain
     _ioctl = None  # type: ignore[assignment]
     _FIONREAD = 0
+SK_RTP_MAX_PAYLOAD = 1200  # as in native/sems_kernels.h
 _MAX_PACKETS_PER_TICK = 16  # bounds the work one stream can cause in one tick
 
 
@@ -56,13 +58,27 @@ class AudioSource(Protocol):
 DtmfHandler = Callable[[str, int], None]
 
 
+class LeasedItem(Protocol):
+    """A source item whose stored frames a stream sends through the batched send."""
+
+    def lease_ended(self, frames: int) -> None: ...
+
+
 class RtpStream:
     __slots__ = (
+        "_batch",
         "_buf",
         "_fd",
         "_header",
         "_last_pcm",
+        "_last_ts",
+        "_lease_leaf",
+        "_lease_payload",
+        "_lease_slot",
+        "_octets_out",
+        "_packets_out",
         "_queued",
+        "_source",
         "clock_rate",
         "codec",
         "direct",
@@ -76,13 +92,10 @@ class RtpStream:
         "jitter_max_frames",
         "jitter_min_frames",
         "last_rx",
-        "last_ts",
         "latched",
         "local_port",
-        "octets_out",
         "on_dtmf",
         "packets_in",
-        "packets_out",
         "payload_type",
         "receiving",
         "remote",
@@ -95,7 +108,6 @@ class RtpStream:
         "sequence",
         "sink",
         "sock",
-        "source",
         "ssrc",
         "talking",
         "te_base",
@@ -143,7 +155,7 @@ class RtpStream:
         self.inband_dtmf = True
         self.dtmf_sender: TelephoneEventSender | None = None
         self.te_base: int | None = None
-        self.last_ts = 0
+        self._last_ts = 0
         self.remote: tuple | None = None
         self.remote_rtcp: tuple | None = None
         self.remote_ssrc: int | None = None
@@ -155,15 +167,112 @@ class RtpStream:
         self.last_rx = 0.0
         self.packets_in = 0
         self.foreign_packets = 0  # dropped: not from the latched source
-        self.packets_out = 0
-        self.octets_out = 0
+        self._packets_out = 0
+        self._octets_out = 0
         self.rtcp = RtcpSession(self.ssrc, f"sems_lite@{local_port}")
         self.sink: AudioSink | None = None
-        self.source: AudioSource | None = None
+        self._source: AudioSource | None = None
+        # The batched send (rtp/tx_batch.py), given by the engine; while a slot there is
+        # armed, C sends this stream's frames straight from its source's stored audio.
+        self._batch: TxBatch | None = None
+        self._lease_slot: int | None = None
+        self._lease_leaf: LeasedItem | None = None
+        self._lease_payload = 0
+
+    # -- what is sent, and the lease of it to the batched send ---------------------------
+    @property
+    def source(self) -> AudioSource | None:
+        return self._source
+
+    @source.setter
+    def source(self, value: AudioSource | None) -> None:
+        if self._lease_slot is not None:
+            self.end_lease()
+        self._source = value
+
+    @property
+    def packets_out(self) -> int:
+        if self._lease_slot is None:
+            return self._packets_out
+        return self._packets_out + self._batch.sent(self._lease_slot)[0]  # type: ignore[union-attr]
+
+    @property
+    def octets_out(self) -> int:
+        if self._lease_slot is None:
+            return self._octets_out
+        sent = self._batch.sent(self._lease_slot)[0]  # type: ignore[union-attr]
+        return self._octets_out + sent * self._lease_payload
+
+    @property
+    def last_ts(self) -> int:
+        """The timestamp of the last packet sent."""
+        if self._lease_slot is not None:
+            _, last_ts, done = self._batch.sent(self._lease_slot)  # type: ignore[union-attr]
+            if done:
+                return last_ts
+        return self._last_ts
+
+    def attach_batch(self, batch: TxBatch | None) -> None:
+        """The engine's batched send (None: send from Python only)."""
+        self.end_lease()
+        self._batch = batch
+
+    def end_lease(self) -> None:
+        """Take the stream back from the batched send: sequence, counters, and the
+        source's position carry on from what C sent."""
+        index = self._lease_slot
+        if index is None:
+            return
+        self._lease_slot = None
+        taken = self._batch.release(index)  # type: ignore[union-attr]
+        self.sequence = taken.seq
+        self._packets_out += taken.packets_ok
+        self._octets_out += taken.packets_ok * self._lease_payload
+        if taken.frames_done:
+            self._last_ts = taken.last_ts
+        leaf = self._lease_leaf
+        self._lease_leaf = None
+        if leaf is not None:
+            leaf.lease_ended(taken.frames_done)
+
+    def _lease(self, source: AudioSource, samples: int) -> None:
+        """After a frame sent from Python: lease the source's next stored frames to the
+        batched send, if it has any in this call's encoding."""
+        offer = getattr(source, "lease_frames", None)
+        if offer is None or self.remote is None:
+            return
+        peer = peer_address(self.sock.family, self.remote)
+        if peer is None:
+            return
+        got = offer(self.codec.spec.name, samples, self)  # type: ignore[union-attr]
+        if got is None:
+            return
+        leaf, data, offset = got
+        frames = (len(data) - offset) // samples  # G.711: an octet per sample
+        if frames < 1 or samples > SK_RTP_MAX_PAYLOAD:
+            leaf.lease_ended(0)
+            return
+        self._lease_leaf = leaf
+        self._lease_payload = samples
+        self._lease_slot = self._batch.arm(  # type: ignore[union-attr]
+            self,
+            fd=self._fd,
+            peer=peer,
+            data=data,
+            offset=offset,
+            frames=frames,
+            payload_len=samples,
+            samples=samples,
+            ts_base=self.ts_base,
+            ssrc=self.ssrc,
+            seq=self.sequence,
+            b1=self.payload_type,
+        )
 
     # -- negotiation -----------------------------------------------------------------------
     def configure(self, negotiated: NegotiatedStream, engine_ptime_ms: int) -> None:
         """Apply an offer/answer result (initial, re-INVITE, codec change, hold)."""
+        self.end_lease()
         codec = audio_codec(negotiated.codec)
         rate = negotiated.codec.clock_rate
         frame_samples = rate * engine_ptime_ms // 1000
@@ -243,6 +352,13 @@ class RtpStream:
         jitter = self.jitter
         if readable:
             self._drain(now, jitter)
+        elif not self.packets_in:
+            # A peer that has sent nothing yet (an announcement's silent caller): nothing
+            # to play out or expire, only RTCP may be due.
+            next_rtcp = self.rtcp.next_send
+            if next_rtcp is None or now >= next_rtcp:
+                self._send_rtcp(now)
+            return
         if self.dtmf_receiver is not None:
             digit = self.dtmf_receiver.expire(now)
             if digit is not None:
@@ -292,6 +408,7 @@ class RtpStream:
                     self.foreign_packets += 1
                     continue
                 # Symmetric RTP: learn the source of the peer's first packet (NAT).
+                self.end_lease()
                 self.remote = addr
                 self.remote_rtcp = self._rtcp_addr(addr)
             self.latched = True
@@ -349,6 +466,8 @@ class RtpStream:
 
     def transmit(self, tick: int) -> None:
         """Send one frame from the source (or an RFC 4733 event), on the tick grid."""
+        if self._lease_slot is not None:
+            return  # the batched send has sent it (MediaEngine runs it first)
         remote = self.remote
         if remote is None or not self.sending or self.codec is None:
             self.talking = False
@@ -374,6 +493,8 @@ class RtpStream:
         marker = 0 if self.talking else 0x80
         self.talking = True
         self._send(marker | self.payload_type, timestamp, payload, remote)
+        if self._batch is not None:
+            self._lease(source, samples)
 
     def _transmit_event(self, sender: TelephoneEventSender, timestamp: int, remote: tuple) -> None:
         if self.te_base is None:
@@ -394,11 +515,11 @@ class RtpStream:
         header = self._header
         _HEADER.pack_into(header, 0, 0x80, b1, self.sequence, timestamp, self.ssrc)
         self.sequence = (self.sequence + 1) & 0xFFFF
-        self.last_ts = timestamp
+        self._last_ts = timestamp
         try:
             self.sock.sendto(header + payload, remote)
-            self.packets_out += 1
-            self.octets_out += len(payload)
+            self._packets_out += 1
+            self._octets_out += len(payload)
         except OSError as exc:
             log.debug("RTP send to %s failed: %s", remote, exc)
 
@@ -406,6 +527,7 @@ class RtpStream:
         """Queue an RFC 4733 digit; False if the peer did not negotiate telephone-event."""
         if self.telephone_event_pt is None or digit.upper() not in EVENTS:
             return False
+        self.end_lease()
         if self.dtmf_sender is None:
             self.dtmf_sender = TelephoneEventSender(self.clock_rate, self.frame_bytes >> 1)
         self.dtmf_sender.start(digit, duration_ms)
@@ -451,5 +573,6 @@ class RtpStream:
             log.debug("bad RTCP packet: %s", exc)
 
     def close(self) -> None:
+        self.end_lease()
         self.sock.close()
         self.rtcp_sock.close()

@@ -1,0 +1,186 @@
+"""Batched RTP send: one C call per media tick sends every leased stream's next frame.
+
+A stream playing stored audio (a cached prompt, a precoded file) needs no decision per
+packet, only a header and a `sendto`. So once its source can promise whole frames of
+encoded audio, the stream *leases* them to a slot here, and `sk_rtp_tick` (native/rtp_tx.c)
+sends one per tick with no Python in between. The lease ends when the frames run out,
+or at once when anything about the stream or its source changes (new source, hold, a
+re-INVITE, DTMF, barge-in, the peer's address learned): the stream then takes its
+sequence number and counters back, the source its position, and Python carries on.
+
+Only with the C kernels (API or ABI mode); the pure-Python fallback sends as before.
+SEMS_LITE_TX_BATCH=0 switches it off, for comparison in benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from sems_lite import native
+
+_FIRST_CAPACITY = 64
+
+
+class LeaseTaken:
+    """What a slot did while armed, handed back when the lease ends."""
+
+    __slots__ = ("frames_done", "last_ts", "packets_ok", "seq")
+
+    def __init__(self, frames_done: int, packets_ok: int, seq: int, last_ts: int) -> None:
+        self.frames_done = frames_done  # frames taken from the source, sent or not
+        self.packets_ok = packets_ok
+        self.seq = seq  # the next packet's sequence number
+        self.last_ts = last_ts
+
+
+def peer_address(family: int, remote: tuple) -> tuple[int, bytes, int, int] | None:
+    """(4 or 6, packed address, port, scope id) for the C side, or None if `remote` is not
+    a numeric address (a host name is left to Python's own sendto)."""
+    try:
+        if family == socket.AF_INET6:
+            scope = remote[3] if len(remote) > 3 else 0
+            return 6, socket.inet_pton(socket.AF_INET6, remote[0]), remote[1], scope
+        return 4, socket.inet_pton(socket.AF_INET, remote[0]), remote[1], 0
+    except (OSError, ValueError, TypeError, IndexError):
+        return None
+
+
+class TxBatch:
+    """The slots of the engine's leased streams, in one C array (grown by doubling)."""
+
+    __slots__ = (
+        "_capacity",
+        "_ffi",
+        "_free",
+        "_high",
+        "_keep",
+        "_lib",
+        "_owners",
+        "_slots",
+        "_spent",
+    )
+
+    def __init__(self, kernels: Any, capacity: int = _FIRST_CAPACITY) -> None:
+        self._ffi = kernels.ffi
+        self._lib = kernels.lib
+        self._capacity = capacity
+        self._slots = self._ffi.new("sk_rtp_slot[]", capacity)
+        self._spent = self._ffi.new("uint32_t[]", capacity)
+        self._owners: list[Any] = [None] * capacity
+        self._keep: list[Any] = [None] * capacity  # the leased audio, alive while armed
+        self._free: list[int] = []
+        self._high = 0  # slots [0, _high) may be in use
+
+    @classmethod
+    def create(cls) -> TxBatch | None:
+        """A batch when the C kernels run here, else None."""
+        if os.environ.get("SEMS_LITE_TX_BATCH", "").strip() == "0":
+            return None
+        if native.IMPLEMENTATION == "fallback":
+            return None
+        kernels = native.kernels()
+        if kernels is None or not hasattr(kernels.lib, "sk_rtp_tick"):
+            return None  # an older shared object without the batched send
+        return cls(kernels)
+
+    @property
+    def in_use(self) -> int:
+        return self._high - len(self._free)
+
+    def arm(
+        self,
+        owner: Any,
+        *,
+        fd: int,
+        peer: tuple[int, bytes, int, int],
+        data: bytes,
+        offset: int,
+        frames: int,
+        payload_len: int,
+        samples: int,
+        ts_base: int,
+        ssrc: int,
+        seq: int,
+        b1: int,
+    ) -> int:
+        """Arm a slot to send `frames` frames of `data` from `offset`; its index."""
+        index = self._take_index()
+        slot = self._slots + index
+        family, ip, port, scope = peer
+        if self._lib.sk_rtp_set_peer(slot, family, ip, port, scope) != 0:
+            self._put_index(index)
+            raise ValueError(f"no socket address for family {family}")
+        buffer = self._ffi.from_buffer("uint8_t[]", data)
+        slot.data = buffer + offset
+        slot.frames_left = frames
+        slot.frames_done = 0
+        slot.packets_ok = 0
+        slot.send_errors = 0
+        slot.payload_len = payload_len
+        slot.samples = samples
+        slot.ts_base = ts_base
+        slot.ssrc = ssrc
+        slot.last_ts = 0
+        slot.fd = fd
+        slot.seq = seq
+        slot.b1 = b1
+        slot.armed = 1
+        self._owners[index] = owner
+        self._keep[index] = (data, buffer)
+        return index
+
+    def run(self, tick: int) -> list[Any]:
+        """Send this tick's frame of every armed slot; the owners whose frames ran out."""
+        if self._high == 0:
+            return []
+        count = self._lib.sk_rtp_tick(
+            self._slots, self._high, tick & 0xFFFFFFFF, self._spent, self._capacity
+        )
+        return [self._owners[self._spent[i]] for i in range(count)]
+
+    def sent(self, index: int) -> tuple[int, int, int]:
+        """(packets sent, last timestamp, frames taken) of a slot still leased."""
+        slot = self._slots[index]
+        return slot.packets_ok, slot.last_ts, slot.frames_done
+
+    def release(self, index: int) -> LeaseTaken:
+        """Disarm the slot and free it; what it did since it was armed."""
+        slot = self._slots[index]
+        slot.armed = 0
+        taken = LeaseTaken(slot.frames_done, slot.packets_ok, slot.seq, slot.last_ts)
+        self._put_index(index)
+        return taken
+
+    def _take_index(self) -> int:
+        if self._free:
+            self._free.sort(reverse=True)  # lowest first: armed slots stay packed at the front
+            return self._free.pop()
+        if self._high == self._capacity:
+            self._grow()
+        self._high += 1
+        return self._high - 1
+
+    def _put_index(self, index: int) -> None:
+        self._owners[index] = None
+        self._keep[index] = None
+        if index == self._high - 1:
+            self._high -= 1
+            free = set(self._free)
+            while self._high and self._high - 1 in free:
+                self._high -= 1
+                free.discard(self._high)
+            self._free = list(free)
+        else:
+            self._free.append(index)
+
+    def _grow(self) -> None:
+        capacity = 2 * self._capacity
+        slots = self._ffi.new("sk_rtp_slot[]", capacity)
+        self._ffi.memmove(slots, self._slots, self._ffi.sizeof("sk_rtp_slot") * self._capacity)
+        self._slots = slots
+        self._spent = self._ffi.new("uint32_t[]", capacity)
+        self._owners.extend([None] * self._capacity)
+        self._keep.extend([None] * self._capacity)
+        self._capacity = capacity
