@@ -26,6 +26,7 @@ log = logging.getLogger("sems_lite.loop")
 # Sockets we own are non-blocking; the selector is the only place we wait.
 EVENT_READ = selectors.EVENT_READ
 EVENT_WRITE = selectors.EVENT_WRITE
+_FINE_WAIT = 0.001  # below this, a timer is waited for with a sleep, not the selector
 
 
 class TimerHandle:
@@ -151,12 +152,20 @@ class Loop:
         timeout = max_wait
         if timers:
             timeout = min(max_wait, max(0.0, timers[0][0] - self.clock()))
-        for key, mask in self._selector.select(timeout):
+        # epoll waits in whole milliseconds, rounded up: a timer would fire 0-1 ms late,
+        # a different amount every time (RTP inter-arrival jitter). So wait for I/O up to
+        # a millisecond short, then sleep the rest precisely if nothing came.
+        events = self._selector.select(timeout - _FINE_WAIT if timeout > _FINE_WAIT else 0.0)
+        for key, mask in events:
             reader, writer = key.data
             if mask & EVENT_READ and reader is not None:
                 self._run_callback(reader, ())
             if mask & EVENT_WRITE and writer is not None:
                 self._run_callback(writer, ())
+        if not events and timers and timeout > 0.0:
+            rest = timers[0][0] - self.clock()
+            if 0.0 < rest <= 2 * _FINE_WAIT:  # (a float hair over 1 ms is still the rest)
+                time.sleep(rest)
         now = self.clock()
         while timers and timers[0][0] <= now:
             handle = heapq.heappop(timers)[2]

@@ -1,0 +1,86 @@
+"""How the loop waits for its next timer: the selector (whole milliseconds, rounded up) is
+asked to wait up to a millisecond short, and the rest is slept precisely, so media ticks
+fire on their deadline instead of 0-1 ms after it."""
+
+from __future__ import annotations
+
+import pytest
+
+from sems_lite.core import loop as loop_module
+from sems_lite.core.loop import Loop
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Selector:
+    """Stands in for the selector: records the timeouts, lets the clock run, no events."""
+
+    def __init__(self, clock: Clock, events: list | None = None) -> None:
+        self.clock = clock
+        self.timeouts: list[float] = []
+        self.events = events or []
+
+    def select(self, timeout: float) -> list:
+        self.timeouts.append(timeout)
+        self.clock.now += timeout
+        return self.events
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def setup(monkeypatch: pytest.MonkeyPatch):
+    clock = Clock()
+    loop = Loop(clock)
+    selector = Selector(clock)
+    loop._selector.close()
+    loop._selector = selector  # type: ignore[assignment]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    monkeypatch.setattr(loop_module.time, "sleep", sleep)
+    return clock, loop, selector, slept
+
+
+def test_a_timer_is_waited_for_by_the_selector_then_a_precise_sleep(setup) -> None:
+    clock, loop, selector, slept = setup
+    fired: list[float] = []
+    loop.call_at(clock.now + 0.0073, lambda: fired.append(clock.now))
+    loop.run_once()
+    assert selector.timeouts == [pytest.approx(0.0063)]
+    assert slept == [pytest.approx(0.001)]
+    assert fired == [pytest.approx(100.0073)]
+
+
+def test_under_a_millisecond_the_selector_only_polls(setup) -> None:
+    clock, loop, selector, slept = setup
+    fired: list[float] = []
+    loop.call_at(clock.now + 0.0004, lambda: fired.append(clock.now))
+    loop.run_once()
+    assert selector.timeouts == [0.0]
+    assert slept == [pytest.approx(0.0004)]
+    assert fired == [pytest.approx(100.0004)]
+
+
+def test_no_sleep_when_io_arrived_or_no_timer_is_near(setup) -> None:
+    clock, loop, selector, slept = setup
+    loop.run_once(max_wait=0.5)  # nothing scheduled: the selector waits, no sleep after
+    assert selector.timeouts == [pytest.approx(0.499)] and slept == []
+    loop.call_at(clock.now + 0.0073, lambda: None)
+    selector.events = [(_Key(), 1)]
+    loop.run_once()
+    assert slept == []  # I/O came first: it is handled, the timer waits for the next round
+
+
+class _Key:
+    data = (lambda: None, None)
