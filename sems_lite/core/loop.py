@@ -27,21 +27,33 @@ log = logging.getLogger("sems_lite.loop")
 EVENT_READ = selectors.EVENT_READ
 EVENT_WRITE = selectors.EVENT_WRITE
 _FINE_WAIT = 0.001  # below this, a timer is waited for with a sleep, not the selector
+_PURGE_MIN = 64  # cancelled timers tolerated in the heap before it may be rebuilt
 
 
 class TimerHandle:
     """A scheduled callback; cancel() makes sure it will not run."""
 
-    __slots__ = ("args", "callback", "cancelled", "when")
+    __slots__ = ("_loop", "args", "callback", "cancelled", "when")
 
-    def __init__(self, when: float, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def __init__(
+        self,
+        when: float,
+        callback: Callable[..., Any],
+        args: tuple[Any, ...],
+        loop: Loop | None = None,
+    ) -> None:
         self.when = when
         self.callback = callback
         self.args = args
         self.cancelled = False
+        self._loop = loop  # told of a cancel while the handle waits in its heap
 
     def cancel(self) -> None:
-        self.cancelled = True
+        if not self.cancelled:
+            self.cancelled = True
+            loop, self._loop = self._loop, None
+            if loop is not None:
+                loop._timer_cancelled()
         # Drop references early so a cancelled timer keeps no call object alive.
         self.callback = _noop
         self.args = ()
@@ -58,6 +70,7 @@ class Loop:
         self.clock = clock
         self._selector = selectors.DefaultSelector()
         self._timers: list[tuple[float, int, TimerHandle]] = []
+        self._cancelled_timers = 0  # cancelled handles still in the heap
         self._seq = itertools.count()
         self._running = False
         self._signal_handlers: dict[int, Callable[[], None]] = {}
@@ -71,9 +84,22 @@ class Loop:
         return self.clock()
 
     def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
-        handle = TimerHandle(when, callback, args)
+        handle = TimerHandle(when, callback, args, self)
         heapq.heappush(self._timers, (when, next(self._seq), handle))
         return handle
+
+    def _timer_cancelled(self) -> None:
+        # Cancelled timers leave the heap lazily, when they reach its top; a long one (a
+        # 30 min session timer of a call that ended) would stay for its whole delay, and
+        # hundreds of those left by a load pin memory the allocator could hand back. So
+        # when they are most of the heap, rebuild it without them (in place: run_once
+        # holds the list).
+        self._cancelled_timers += 1
+        timers = self._timers
+        if self._cancelled_timers > _PURGE_MIN and 2 * self._cancelled_timers > len(timers):
+            timers[:] = [entry for entry in timers if not entry[2].cancelled]
+            heapq.heapify(timers)
+            self._cancelled_timers = 0
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
         return self.call_at(self.clock() + delay, callback, *args)
@@ -149,6 +175,7 @@ class Loop:
         timers = self._timers
         while timers and timers[0][2].cancelled:
             heapq.heappop(timers)
+            self._cancelled_timers -= 1
         timeout = max_wait
         if timers:
             timeout = min(max_wait, max(0.0, timers[0][0] - self.clock()))
@@ -169,8 +196,11 @@ class Loop:
         now = self.clock()
         while timers and timers[0][0] <= now:
             handle = heapq.heappop(timers)[2]
-            if not handle.cancelled:
+            if handle.cancelled:
+                self._cancelled_timers -= 1
+            else:
                 callback, args = handle.callback, handle.args
+                handle._loop = None  # out of the heap: its cancel is not counted
                 handle.cancel()
                 self._run_callback(callback, args)
 

@@ -84,3 +84,35 @@ def test_no_sleep_when_io_arrived_or_no_timer_is_near(setup) -> None:
 
 class _Key:
     data = (lambda: None, None)
+
+
+def test_cancelled_timers_do_not_pile_up_in_the_heap(setup) -> None:
+    _clock, loop, _selector, _slept = setup
+    far = [loop.call_later(1800.0, lambda: None) for _ in range(300)]  # session timers
+    fired: list[int] = []
+    near = [loop.call_later(0.01 * (n + 1), fired.append, n) for n in range(5)]
+    for handle in far[:250]:
+        handle.cancel()  # their calls ended
+    assert len(loop._timers) < 120  # rebuilt without them, long before 30 minutes
+    assert loop.pending_timers() == 55
+    for _ in range(10):
+        loop.run_once()
+    assert fired == [0, 1, 2, 3, 4] and all(h.cancelled for h in near)
+    assert loop.pending_timers() == 50
+
+
+def test_a_callback_cancelling_timers_mid_run_rebuilds_the_heap_in_place(setup) -> None:
+    clock, loop, _selector, _slept = setup
+    later = [loop.call_at(clock.now + 10.0, lambda: None) for _ in range(200)]
+    fired: list[str] = []
+
+    def cancel_them() -> None:
+        fired.append("first")
+        for handle in later:
+            handle.cancel()
+
+    loop.call_at(clock.now + 0.005, cancel_them)
+    loop.call_at(clock.now + 0.005, fired.append, "second")  # same deadline, same round
+    loop.run_once()
+    assert fired == ["first", "second"]
+    assert loop.pending_timers() == 0 and len(loop._timers) <= 64  # the rest: below the purge
