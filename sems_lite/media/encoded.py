@@ -39,9 +39,3 @@ def encoded_prompt(pcm: bytes, encoding: str) -> bytes | None:
         _, (_, dropped) = _memo.popitem(last=False)
         _size -= len(dropped)
     return data
-
-
-def clear() -> None:
-    global _size
-    _memo.clear()
-    _size = 0

@@ -51,9 +51,8 @@ class MediaEngine:
         # forks workers) holds no epoll instance to share.
         self._poller: select.epoll | None = None
         self._timer: TimerHandle | None = None
-        # Made with the first stream that can use it: None on the pure-Python kernels.
-        self._batch: TxBatch | None = None
-        self._batch_checked = False
+        # None on the pure-Python kernels (or with SEMS_LITE_TX_BATCH=0).
+        self._batch = TxBatch.create()
         self._start = 0.0
         self._tick = 0
         self.ticks = 0
@@ -64,9 +63,6 @@ class MediaEngine:
         self.streams.append(stream)
         attach = getattr(stream, "attach_batch", None)
         if attach is not None:
-            if not self._batch_checked:
-                self._batch_checked = True
-                self._batch = TxBatch.create()
             attach(self._batch)
         fd = _fileno(stream) if _HAVE_EPOLL else None
         if fd is not None and fd >= 0:

@@ -144,13 +144,12 @@ class _Playback:
     """What every playable item shares: finishing once, stop, the callback, and the
     lease of its frames to a stream's batched send (settled before anything else)."""
 
-    __slots__ = ("_done", "_lease_unit", "_lessee", "on_finished")
+    __slots__ = ("_done", "_lessee", "on_finished")
 
     def __init__(self, on_finished: Callable[[], None] | None) -> None:
         self.on_finished = on_finished
         self._done = False
         self._lessee: Lessee | None = None
-        self._lease_unit = 0
 
     @property
     def finished(self) -> bool:
@@ -171,18 +170,10 @@ class _Playback:
         self._done = True
         self._release()
 
-    def lease_ended(self, frames: int) -> None:
-        """The lessee sent `frames` frames on our behalf: move on by as much."""
-        self._lessee = None
-        self._advance(frames * self._lease_unit)
-
     def _settle(self) -> None:
         # Frames leased to a stream's batched send: take the position back first.
         if self._lessee is not None:
             self._lessee.end_lease()
-
-    def _advance(self, units: int) -> None:
-        """Move the play position on (leased items only)."""
 
     def _finish(self) -> None:
         self._settle()
@@ -245,7 +236,18 @@ class _FileStream:
 class FilePlayer(_Playback):
     """Plays one WAV or raw file at `rate`; opened on the first read."""
 
-    __slots__ = ("_cache", "_opened", "_pcm", "_pos", "_stream", "error", "loop", "path", "rate")
+    __slots__ = (
+        "_cache",
+        "_lease_bytes",
+        "_opened",
+        "_pcm",
+        "_pos",
+        "_stream",
+        "error",
+        "loop",
+        "path",
+        "rate",
+    )
 
     def __init__(
         self,
@@ -268,6 +270,7 @@ class FilePlayer(_Playback):
         self._pcm: memoryview | None = None
         self._pos = 0
         self._stream: _FileStream | None = None
+        self._lease_bytes = 0  # PCM octets per leased frame
 
     @property
     def streaming(self) -> bool:
@@ -309,11 +312,13 @@ class FilePlayer(_Playback):
         if data is None:
             return None
         self._lessee = lessee
-        self._lease_unit = 2 * nsamples
+        self._lease_bytes = 2 * nsamples
         return self, data, self._pos // 2
 
-    def _advance(self, units: int) -> None:
-        self._pos += units
+    def lease_ended(self, frames: int) -> None:
+        """The lessee sent `frames` frames on our behalf: move on by as much."""
+        self._lessee = None
+        self._pos += frames * self._lease_bytes
 
     def rewind(self) -> None:
         """Start again from the beginning (re-opening the file on the next read)."""

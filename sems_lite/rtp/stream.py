@@ -352,22 +352,18 @@ class RtpStream:
         jitter = self.jitter
         if readable:
             self._drain(now, jitter)
-        elif not self.packets_in:
-            # A peer that has sent nothing yet (an announcement's silent caller): nothing
-            # to play out or expire, only RTCP may be due.
-            next_rtcp = self.rtcp.next_send
-            if next_rtcp is None or now >= next_rtcp:
-                self._send_rtcp(now)
-            return
-        if self.dtmf_receiver is not None:
-            digit = self.dtmf_receiver.expire(now)
-            if digit is not None:
-                self._dtmf(*digit)
-        if jitter is not None:
-            if self.direct:
-                jitter.get()  # keeps its statistics (RTCP) current; playout already done
-            else:
-                self._play_out(jitter)
+        # A peer that has sent nothing yet (an announcement's silent caller) has nothing
+        # to play out or expire.
+        if self.packets_in:
+            if self.dtmf_receiver is not None:
+                digit = self.dtmf_receiver.expire(now)
+                if digit is not None:
+                    self._dtmf(*digit)
+            if jitter is not None:
+                if self.direct:
+                    jitter.get()  # keeps its statistics (RTCP) current; playout already done
+                else:
+                    self._play_out(jitter)
         next_rtcp = self.rtcp.next_send
         if next_rtcp is None or now >= next_rtcp:
             self._send_rtcp(now)

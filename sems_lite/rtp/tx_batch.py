@@ -14,6 +14,7 @@ SEMS_LITE_TX_BATCH=0 switches it off, for comparison in benchmarks.
 
 from __future__ import annotations
 
+import heapq
 import os
 import socket
 from typing import Any
@@ -55,6 +56,7 @@ class TxBatch:
         "_ffi",
         "_free",
         "_high",
+        "_in_use",
         "_keep",
         "_lib",
         "_owners",
@@ -70,8 +72,9 @@ class TxBatch:
         self._spent = self._ffi.new("uint32_t[]", capacity)
         self._owners: list[Any] = [None] * capacity
         self._keep: list[Any] = [None] * capacity  # the leased audio, alive while armed
-        self._free: list[int] = []
-        self._high = 0  # slots [0, _high) may be in use
+        self._free: list[int] = []  # a heap of freed indexes below _high
+        self._high = 0  # slots [0, _high) have been used; C skips the unarmed ones
+        self._in_use = 0
 
     @classmethod
     def create(cls) -> TxBatch | None:
@@ -87,7 +90,7 @@ class TxBatch:
 
     @property
     def in_use(self) -> int:
-        return self._high - len(self._free)
+        return self._in_use
 
     def arm(
         self,
@@ -154,9 +157,9 @@ class TxBatch:
         return taken
 
     def _take_index(self) -> int:
+        self._in_use += 1
         if self._free:
-            self._free.sort(reverse=True)  # lowest first: armed slots stay packed at the front
-            return self._free.pop()
+            return heapq.heappop(self._free)  # lowest first: armed slots stay at the front
         if self._high == self._capacity:
             self._grow()
         self._high += 1
@@ -165,15 +168,8 @@ class TxBatch:
     def _put_index(self, index: int) -> None:
         self._owners[index] = None
         self._keep[index] = None
-        if index == self._high - 1:
-            self._high -= 1
-            free = set(self._free)
-            while self._high and self._high - 1 in free:
-                self._high -= 1
-                free.discard(self._high)
-            self._free = list(free)
-        else:
-            self._free.append(index)
+        self._in_use -= 1
+        heapq.heappush(self._free, index)
 
     def _grow(self) -> None:
         capacity = 2 * self._capacity
