@@ -35,8 +35,12 @@ REQUIRED = (
     "RTP_PORTS",
 )
 # every libc exports these: the compiler may emit calls to the mem* ones even in libc-free
-# C code, and the batched RTP send (native/rtp_tx.c) calls sendto
-LIBC_SYMBOLS = frozenset({"memset", "memcpy", "memmove", "memcmp", "sendto"})
+# C code (clang turns a memcmp tested for equality into bcmp), the batched RTP send
+# (native/rtp_tx.c) calls sendto, and the batched echo (native/rtp_echo.c) recvfrom and
+# errno (a function behind the macro in glibc and musl)
+LIBC_SYMBOLS = frozenset(
+    {"memset", "memcpy", "memmove", "memcmp", "bcmp", "sendto", "recvfrom", "__errno_location"}
+)
 _LINE = re.compile(r"^([A-Z][A-Z0-9_]*)\s*:=\s*(.*)$")
 # a readelf --dyn-syms row: Num: Value Size Type Bind Vis [arch note] Ndx Name [(version)]
 _SYMBOL = re.compile(

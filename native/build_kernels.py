@@ -16,7 +16,7 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HEADER = os.path.join(HERE, "sems_kernels.h")
-SOURCES = ("g711.c", "pcm.c", "resample.c", "tone.c", "dtmf.c", "rtp_tx.c")
+SOURCES = ("g711.c", "pcm.c", "resample.c", "tone.c", "dtmf.c", "rtp_tx.c", "rtp_echo.c")
 BEGIN, END = "/* cffi-cdef-begin */", "/* cffi-cdef-end */"
 
 

@@ -25,37 +25,35 @@ static uint16_t be16(uint16_t v)
     return out;
 }
 
-int sk_rtp_set_peer(sk_rtp_slot *slot, int32_t family, const uint8_t *ip, uint16_t port,
-                    uint32_t scope_id)
+int sk_fill_sockaddr(uint32_t addr[8], uint32_t *addrlen, int32_t family, const uint8_t *ip,
+                     uint16_t port, uint32_t scope_id)
 {
-    memset(slot->addr, 0, sizeof slot->addr);
+    memset(addr, 0, 8 * sizeof addr[0]);
     if (family == 4) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)(void *)slot->addr;
+        struct sockaddr_in *sin = (struct sockaddr_in *)(void *)addr;
         sin->sin_family = AF_INET;
         sin->sin_port = be16(port);
         memcpy(&sin->sin_addr, ip, 4);
-        slot->addrlen = (uint32_t)sizeof *sin;
+        *addrlen = (uint32_t)sizeof *sin;
         return 0;
     }
     if (family == 6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(void *)slot->addr;
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(void *)addr;
         sin6->sin6_family = AF_INET6;
         sin6->sin6_port = be16(port);
         memcpy(&sin6->sin6_addr, ip, 16);
         sin6->sin6_scope_id = scope_id;
-        slot->addrlen = (uint32_t)sizeof *sin6;
+        *addrlen = (uint32_t)sizeof *sin6;
         return 0;
     }
-    slot->addrlen = 0;
+    *addrlen = 0;
     return -1;
 }
 
-static void put32(uint8_t *p, uint32_t v)
+int sk_rtp_set_peer(sk_rtp_slot *slot, int32_t family, const uint8_t *ip, uint16_t port,
+                    uint32_t scope_id)
 {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
+    return sk_fill_sockaddr(slot->addr, &slot->addrlen, family, ip, port, scope_id);
 }
 
 size_t sk_rtp_tick(sk_rtp_slot *slots, size_t n, uint32_t tick, uint32_t *spent,
@@ -79,8 +77,8 @@ size_t sk_rtp_tick(sk_rtp_slot *slots, size_t n, uint32_t tick, uint32_t *spent,
         packet[1] = s->b1;
         packet[2] = (uint8_t)(s->seq >> 8);
         packet[3] = (uint8_t)s->seq;
-        put32(packet + 4, ts);
-        put32(packet + 8, s->ssrc);
+        sk_put32(packet + 4, ts);
+        sk_put32(packet + 8, s->ssrc);
         memcpy(packet + 12, s->data, s->payload_len);
         if (sendto(s->fd, packet, 12 + s->payload_len, 0,
                    (const struct sockaddr *)(const void *)s->addr, (socklen_t)s->addrlen) >= 0)

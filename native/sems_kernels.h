@@ -111,9 +111,65 @@ int sk_rtp_set_peer(sk_rtp_slot *slot, int32_t family, const uint8_t *ip, uint16
 size_t sk_rtp_tick(sk_rtp_slot *slots, size_t n, uint32_t tick, uint32_t *spent,
                    size_t max_spent);
 
+/* Batched echo (one call per media tick for every echo call): each slot drains its RTP
+ * socket, keeps the RFC 3550 reception statistics (A.1 sequence, A.8 jitter) and sends
+ * the oldest frame it holds back to the peer with its own header, on the tick grid.
+ * Only the plain case is done here: an audio packet of the expected size, payload type
+ * and SSRC, in order. Anything else (RFC 4733 event, RTCP on the RTP port, new SSRC,
+ * duplicate, reordered or jumped sequence, another frame size) is held for Python, which
+ * then takes the stream back; packets not from the peer are counted and dropped. */
+typedef struct {
+    double last_rx;        /* arrival time of the last packet taken, seconds (copied only:
+                            * no floating point here, soft-float routers lack it) */
+    int64_t max_ext;       /* extended highest sequence number (jitter.py's numbering) */
+    uint64_t jitter16;     /* A.8 interarrival jitter x 16, timestamp units (integer form) */
+    uint32_t transit;      /* A.8: arrival - timestamp of the last packet, mod 2^32 */
+    uint32_t has_transit;
+    uint32_t received;     /* audio packets taken since armed */
+    uint32_t foreign;      /* dropped since armed: not from the peer */
+    uint32_t dropped;      /* frames dropped since armed: the queue was full */
+    uint32_t packets_ok;   /* sent since armed */
+    uint32_t send_errors;
+    uint32_t held_len;     /* > 0: held[] is a packet for Python; the slot then stops */
+    uint32_t payload_len;  /* octets per frame (G.711: one per sample) */
+    uint32_t samples;      /* timestamp units per frame */
+    uint32_t units_per_8k; /* clock rate / 8000 */
+    uint32_t ts_base;      /* sent timestamp = ts_base + tick * samples */
+    uint32_t ssrc;         /* ours */
+    uint32_t remote_ssrc;  /* the peer's */
+    uint32_t last_ts;
+    uint32_t addr[8];      /* the peer: a struct sockaddr_in or sockaddr_in6 */
+    uint32_t addrlen;
+    int32_t fd;
+    uint16_t seq;          /* of the next packet sent */
+    uint8_t pt;            /* audio payload type, both ways */
+    uint8_t talking;       /* the last tick sent a frame (else the next one is marked) */
+    uint8_t depth;         /* frames held at most (<= SK_ECHO_MAX_FRAMES) */
+    uint8_t head;          /* oldest frame in ring */
+    uint8_t queued;        /* frames in ring */
+    uint8_t armed;
+    uint8_t ring[1280];    /* SK_ECHO_MAX_FRAMES frames of SK_ECHO_MAX_FRAME octets */
+    uint8_t held[2048];    /* SK_ECHO_MAX_PACKET */
+} sk_rtp_echo;
+/* Sets the peer, as sk_rtp_set_peer. */
+int sk_rtp_echo_set_peer(sk_rtp_echo *slot, int32_t family, const uint8_t *ip, uint16_t port,
+                         uint32_t scope_id);
+/* One tick of every armed slot among slots[0..n): receive (at most 16 packets each),
+ * then send one frame. The packets' arrival time is `now` (seconds, kept as last_rx)
+ * and `now_8k` (the same in 8 kHz units, mod 2^32, for the jitter). A slot that held a
+ * packet for Python is disarmed without sending, and its index written to held (up to
+ * max_held); returns how many. */
+size_t sk_rtp_echo_tick(sk_rtp_echo *slots, size_t n, uint32_t tick, double now,
+                        uint32_t now_8k, uint32_t *held, size_t max_held);
+
 /* cffi-cdef-end */
 
 #define SK_RTP_MAX_PAYLOAD 1200 /* sems_lite/rtp/stream.py says the same */
+/* The batched echo's limits (sems_lite/rtp/echo_batch.py says the same; the cdef above
+ * has the array sizes as numbers, checked in rtp_echo.c). */
+#define SK_ECHO_MAX_FRAMES 4
+#define SK_ECHO_MAX_FRAME 320   /* octets: G.711 at 8 kHz, up to 40 ms */
+#define SK_ECHO_MAX_PACKET 2048 /* as Python's receive buffer */
 
 /* Helpers shared by the kernel sources (not part of the cdef). */
 
@@ -126,6 +182,19 @@ static inline int16_t sk_sat16(int32_t v)
 static inline int32_t sk_asr32(int32_t v, unsigned s)
 {
     return v < 0 ? ~(~v >> s) : v >> s;
+}
+
+/* Fills a struct sockaddr_in (family 4) or sockaddr_in6 (6) in addr; -1: no such family.
+ * (rtp_tx.c; shared by the batched send and the batched echo.) */
+int sk_fill_sockaddr(uint32_t addr[8], uint32_t *addrlen, int32_t family, const uint8_t *ip,
+                     uint16_t port, uint32_t scope_id);
+
+static inline void sk_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
 }
 
 static inline int64_t sk_asr64(int64_t v, unsigned s)

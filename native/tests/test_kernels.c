@@ -345,6 +345,89 @@ static void test_rtp_tick(void)
     close(tx);
 }
 
+static void rtp_packet(uint8_t *p, uint8_t b1, uint16_t seq, uint32_t ts, uint32_t ssrc)
+{
+    p[0] = 0x80;
+    p[1] = b1;
+    p[2] = (uint8_t)(seq >> 8);
+    p[3] = (uint8_t)seq;
+    sk_put32(p + 4, ts);
+    sk_put32(p + 8, ssrc);
+}
+
+/* Echo over loopback: in-order packets are taken (statistics, a ring of `depth` frames,
+ * one sent back per tick with our header), a stranger's packet is counted and dropped,
+ * and an RFC 4733 event is held for Python, which disarms the slot before it sends. */
+static void test_rtp_echo_tick(void)
+{
+    static const uint8_t loopback[4] = {127, 0, 0, 1};
+    struct sockaddr_in box, caller;
+    socklen_t len = sizeof box;
+    static sk_rtp_echo slot; /* 3 KB: not on the stack */
+    uint32_t held[1];
+    uint8_t pkt[12 + 160], got[256];
+    int box_fd = socket(AF_INET, SOCK_DGRAM, 0), caller_fd = socket(AF_INET, SOCK_DGRAM, 0);
+    int stranger_fd = socket(AF_INET, SOCK_DGRAM, 0);
+    uint16_t i;
+    memset(&box, 0, sizeof box);
+    box.sin_family = AF_INET;
+    box.sin_addr.s_addr = htonl(0x7f000001);
+    caller = box;
+    CHECK(box_fd >= 0 && caller_fd >= 0 && stranger_fd >= 0, "sockets");
+    CHECK(bind(box_fd, (struct sockaddr *)&box, sizeof box) == 0, "bind box");
+    CHECK(getsockname(box_fd, (struct sockaddr *)&box, &len) == 0, "getsockname");
+    len = sizeof caller;
+    CHECK(bind(caller_fd, (struct sockaddr *)&caller, sizeof caller) == 0, "bind caller");
+    CHECK(getsockname(caller_fd, (struct sockaddr *)&caller, &len) == 0, "getsockname");
+    memset(&slot, 0, sizeof slot);
+    CHECK(sk_rtp_echo_set_peer(&slot, 4, loopback, ntohs(caller.sin_port), 0) == 0, "peer");
+    slot.fd = box_fd;
+    slot.depth = 2;
+    slot.payload_len = 160;
+    slot.samples = 160;
+    slot.units_per_8k = 1;
+    slot.ts_base = 1000;
+    slot.ssrc = 0x0B0Bu;
+    slot.remote_ssrc = 0xCA11u;
+    slot.seq = 7;
+    slot.pt = 8;
+    slot.max_ext = 65536 + 99; /* the caller's last packet was sequence 99 */
+    slot.armed = 1;
+    for (i = 0; i < 3; i++) { /* three in one tick: the oldest of them is dropped */
+        rtp_packet(pkt, 8, (uint16_t)(100 + i), 160u * i, 0xCA11u);
+        memset(pkt + 12, 'a' + i, 160);
+        sendto(caller_fd, pkt, sizeof pkt, 0, (struct sockaddr *)&box, sizeof box);
+    }
+    sendto(stranger_fd, pkt, sizeof pkt, 0, (struct sockaddr *)&box, sizeof box);
+    CHECK(sk_rtp_echo_tick(&slot, 1, 5, 2.0, 16000, held, 1) == 0, "nothing held");
+    CHECK(slot.received == 3 && slot.foreign == 1 && slot.dropped == 1 && slot.queued == 1,
+          "received %u foreign %u dropped %u queued %u", slot.received, slot.foreign,
+          slot.dropped, slot.queued);
+    CHECK(slot.max_ext == 65536 + 102 && slot.last_rx == 2.0 && slot.has_transit,
+          "max_ext %lld", (long long)slot.max_ext);
+    /* all three arrived at once, 160 units apart: J16 = 160, then 160 - 10 + 160 */
+    CHECK(slot.jitter16 == 310, "jitter x 16: %llu", (unsigned long long)slot.jitter16);
+    CHECK(recv(caller_fd, got, sizeof got, MSG_DONTWAIT) == 172, "one frame back");
+    CHECK(got[0] == 0x80 && got[1] == (0x80 | 8), "marked, PCMA: %02X %02X", got[0], got[1]);
+    CHECK((got[2] << 8 | got[3]) == 7 && get32(got + 4) == 1000 + 5 * 160, "seq, ts");
+    CHECK(get32(got + 8) == 0x0B0Bu && got[12] == 'b', "ssrc, the second frame");
+    CHECK(sk_rtp_echo_tick(&slot, 1, 6, 2.02, 16160, held, 1) == 0, "a quiet tick");
+    CHECK(recv(caller_fd, got, sizeof got, MSG_DONTWAIT) == 172 && got[1] == 8 &&
+              got[12] == 'c' && (got[2] << 8 | got[3]) == 8,
+          "the third frame, unmarked");
+    CHECK(slot.talking == 1 && slot.packets_ok == 2 && slot.last_ts == 1000 + 6 * 160,
+          "talking %u ok %u", slot.talking, slot.packets_ok);
+    rtp_packet(pkt, 101, 103, 480, 0xCA11u); /* a telephone-event */
+    sendto(caller_fd, pkt, 16, 0, (struct sockaddr *)&box, sizeof box);
+    CHECK(sk_rtp_echo_tick(&slot, 1, 7, 2.04, 16320, held, 1) == 1 && held[0] == 0, "held");
+    CHECK(!slot.armed && slot.held_len == 16 && slot.held[1] == 101, "held %u", slot.held_len);
+    CHECK(slot.received == 3 && slot.talking == 1, "the event is not counted by C");
+    CHECK(recv(caller_fd, got, sizeof got, MSG_DONTWAIT) < 0, "nothing sent after a hold");
+    close(box_fd);
+    close(caller_fd);
+    close(stranger_fd);
+}
+
 int main(void)
 {
     test_g711_known_values();
@@ -357,6 +440,7 @@ int main(void)
     test_dtmf_digits(16000);
     test_dtmf_rejects();
     test_rtp_tick();
+    test_rtp_echo_tick();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

@@ -10,6 +10,8 @@ to read (an announcement's silent caller) costs no receive syscall and no except
 
 Streams playing stored audio lease their frames to the batched send (rtp/tx_batch.py):
 one C call per tick sends all of them, before the other streams transmit from Python.
+Echo streams lend themselves to the batched echo (rtp/echo_batch.py): one C call per
+tick, before anything else, receives and sends back all of them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import select
 from typing import Protocol
 
 from sems_lite.core.loop import Loop, TimerHandle
+from sems_lite.rtp.echo_batch import EchoBatch
 from sems_lite.rtp.tx_batch import TxBatch
 
 log = logging.getLogger("sems_lite.media")
@@ -53,6 +56,7 @@ class MediaEngine:
         self._timer: TimerHandle | None = None
         # None on the pure-Python kernels (or with SEMS_LITE_TX_BATCH=0).
         self._batch = TxBatch.create()
+        self._echo = EchoBatch.create()
         self._start = 0.0
         self._tick = 0
         self.ticks = 0
@@ -63,7 +67,7 @@ class MediaEngine:
         self.streams.append(stream)
         attach = getattr(stream, "attach_batch", None)
         if attach is not None:
-            attach(self._batch)
+            attach(self._batch, self._echo)
         fd = _fileno(stream) if _HAVE_EPOLL else None
         if fd is not None and fd >= 0:
             if self._poller is None:
@@ -113,6 +117,11 @@ class MediaEngine:
             missed = int(lateness / self.period)
             self.late_ticks += missed
             self._tick += missed
+        tick = self._tick
+        echo = self._echo
+        if echo is not None and echo.in_use:
+            for held in echo.run(tick, now):
+                held.end_lease(now)  # a packet needs Python: the stream is Python's again
         streams = list(self.streams)
         fds = self._fds
         if fds and self._poller is not None:
@@ -126,7 +135,6 @@ class MediaEngine:
         else:
             for stream in streams:
                 stream.receive(now)
-        tick = self._tick
         batch = self._batch
         if batch is not None and batch.in_use:
             for spent in batch.run(tick):

@@ -71,6 +71,7 @@ class JitterBuffer:
         "_ext",
         "_fresh",
         "_hold",
+        "_jitter16",
         "_last_ext",
         "_last_ts",
         "_max_ext",
@@ -82,6 +83,7 @@ class JitterBuffer:
         "_state",
         "_transit",
         "_ts",
+        "_units_per_8k",
         "capacity",
         "conceal_attempt",
         "delay",
@@ -89,7 +91,6 @@ class JitterBuffer:
         "duplicates",
         "frame_samples",
         "invalid",
-        "jitter",
         "late",
         "lost",
         "max_delay",
@@ -113,6 +114,10 @@ class JitterBuffer:
             raise ValueError("frame_samples and clock_rate must be positive")
         self.frame_samples = frame_samples
         self._rate = clock_rate
+        # Arrival in timestamp units from the arrival in 8 kHz units (integer, so the C
+        # of the batched echo computes the same without floating point, which soft-float
+        # routers lack in the kernels); other rates convert directly.
+        self._units_per_8k = clock_rate // 8000 if clock_rate % 8000 == 0 else 0
         self.min_delay = min_delay_frames
         self.max_delay = max_delay_frames
         self.capacity = capacity
@@ -129,7 +134,7 @@ class JitterBuffer:
         self.discarded = 0
         self.invalid = 0
         self.conceal_attempt = 0
-        self.jitter = 0.0  # RFC 3550 interarrival jitter, timestamp units
+        self._jitter16 = 0  # RFC 3550 interarrival jitter, timestamp units x 16
         self.reset()
 
     def reset(self) -> None:
@@ -147,7 +152,7 @@ class JitterBuffer:
         self._last_ext = -1
         self._last_ts = 0
         self._bad_seq = -1
-        self._transit: float | None = None
+        self._transit: int | None = None
         self._base_ext = 0
         self._stat_received = 0
         self._exp_prior = 0
@@ -183,17 +188,13 @@ class JitterBuffer:
         if ext > max_ext:
             self._max_ext = ext
 
-        # RFC 3550 A.8 interarrival jitter; the 32-bit timestamp may wrap between packets.
-        transit = arrival * self._rate - timestamp
+        # RFC 3550 A.8 interarrival jitter in the RFC's integer form (x 16, modulo 2^32:
+        # the 32-bit timestamp may wrap between packets). native/rtp_echo.c does the same.
+        transit = (self.arrival_units(arrival) - timestamp) & 0xFFFFFFFF
         if self._transit is not None:
-            d = transit - self._transit
-            if d > 2147483648.0:
-                d -= 4294967296.0
-            elif d < -2147483648.0:
-                d += 4294967296.0
-            if d < 0:
-                d = -d
-            self.jitter += (d - self.jitter) / 16.0
+            diff = (transit - self._transit) & 0xFFFFFFFF
+            d = diff if diff < 0x80000000 else 0x100000000 - diff
+            self._jitter16 += d - ((self._jitter16 + 8) >> 4)
         self._transit = transit
 
         cap = self.capacity
@@ -218,6 +219,17 @@ class JitterBuffer:
         self._ts[i] = timestamp
         if self._state == _STALLED:
             self._after_stall(ext, timestamp, marker)
+
+    def arrival_units(self, arrival: float) -> int:
+        """An arrival time (seconds) in timestamp units, modulo 2^32."""
+        if self._units_per_8k:
+            return (int(arrival * 8000) * self._units_per_8k) & 0xFFFFFFFF
+        return int(arrival * self._rate) & 0xFFFFFFFF
+
+    @property
+    def jitter(self) -> float:
+        """RFC 3550 interarrival jitter, timestamp units."""
+        return self._jitter16 / 16
 
     def _first_packet(self, seq: int) -> int:
         ext = seq + _EXT_BASE
@@ -340,6 +352,31 @@ class JitterBuffer:
             e += 1
         self._play_ext = new_play
 
+    # -- statistics kept elsewhere for a while (the batched echo, rtp/echo_batch.py) ---
+
+    def reception_state(self) -> tuple[int, int | None, int] | None:
+        """(extended highest sequence number, last transit, jitter x 16) to carry on
+        from; None before the first packet."""
+        if self._max_ext < 0:
+            return None
+        return self._max_ext, self._transit, self._jitter16
+
+    def absorb(self, received: int, max_ext: int, transit: int | None, jitter16: int) -> None:
+        """Take back the statistics of packets accounted elsewhere (in order, each one
+        played at once): counts, highest sequence number, A.8 state. Playout resumes
+        after the newest of them."""
+        if not received:
+            return
+        self.received += received
+        self._stat_received += received
+        self._max_ext = max_ext
+        self._transit = transit
+        self._jitter16 = jitter16
+        # They were played as they came: nothing of theirs is held, and a copy that comes
+        # again is late.
+        self._play_ext = max_ext + 1
+        self._fresh = False
+
     # -- RFC 3550 A.3 reception statistics --------------------------------------------
 
     @property
@@ -372,7 +409,7 @@ class JitterBuffer:
             fraction = 0
         else:
             fraction = min(255, (lost_interval << 8) // expected_interval)
-        return fraction, self.cumulative_lost, self.highest_seq, int(self.jitter)
+        return fraction, self.cumulative_lost, self.highest_seq, self._jitter16 >> 4
 
 
 def conceal(pcm: bytes, attempt: int) -> bytes:

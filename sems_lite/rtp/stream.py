@@ -25,8 +25,12 @@ from collections.abc import Callable
 from typing import Protocol
 
 from sems_lite import native, randomness
+from sems_lite.media.buffers import EchoBuffer
 from sems_lite.media.codecs import AudioCodec, audio_codec
 from sems_lite.rtp.dtmf import EVENTS, TelephoneEventReceiver, TelephoneEventSender
+from sems_lite.rtp.echo_batch import MAX_FRAME as ECHO_MAX_FRAME
+from sems_lite.rtp.echo_batch import MAX_FRAMES as ECHO_MAX_FRAMES
+from sems_lite.rtp.echo_batch import EchoBatch
 from sems_lite.rtp.jitter import CONCEALED, EMPTY, JitterBuffer, conceal
 from sems_lite.rtp.packet import payload_offset
 from sems_lite.rtp.rtcp import RtcpError, RtcpSession
@@ -68,16 +72,22 @@ class RtpStream:
     __slots__ = (
         "_batch",
         "_buf",
+        "_echo",
+        "_echo_slot",
         "_fd",
+        "_foreign_packets",
         "_header",
         "_last_pcm",
+        "_last_rx",
         "_last_ts",
         "_lease_leaf",
         "_lease_payload",
         "_lease_slot",
         "_octets_out",
+        "_packets_in",
         "_packets_out",
         "_queued",
+        "_sink",
         "_source",
         "clock_rate",
         "codec",
@@ -85,17 +95,14 @@ class RtpStream:
         "dtmf_detector",
         "dtmf_receiver",
         "dtmf_sender",
-        "foreign_packets",
         "frame_bytes",
         "inband_dtmf",
         "jitter",
         "jitter_max_frames",
         "jitter_min_frames",
-        "last_rx",
         "latched",
         "local_port",
         "on_dtmf",
-        "packets_in",
         "payload_type",
         "receiving",
         "remote",
@@ -106,7 +113,6 @@ class RtpStream:
         "rtcp_sock",
         "sending",
         "sequence",
-        "sink",
         "sock",
         "ssrc",
         "talking",
@@ -164,13 +170,13 @@ class RtpStream:
         self.sending = True
         self.receiving = True
         self.talking = False
-        self.last_rx = 0.0
-        self.packets_in = 0
-        self.foreign_packets = 0  # dropped: not from the latched source
+        self._last_rx = 0.0
+        self._packets_in = 0
+        self._foreign_packets = 0  # dropped: not from the latched source
         self._packets_out = 0
         self._octets_out = 0
         self.rtcp = RtcpSession(self.ssrc, f"sems_lite@{local_port}")
-        self.sink: AudioSink | None = None
+        self._sink: AudioSink | None = None
         self._source: AudioSource | None = None
         # The batched send (rtp/tx_batch.py), given by the engine; while a slot there is
         # armed, C sends this stream's frames straight from its source's stored audio.
@@ -178,6 +184,10 @@ class RtpStream:
         self._lease_slot: int | None = None
         self._lease_leaf: LeasedItem | None = None
         self._lease_payload = 0
+        # The batched echo (rtp/echo_batch.py): while a slot there is armed, C receives
+        # this stream's packets and sends them back; Python takes over for anything else.
+        self._echo: EchoBatch | None = None
+        self._echo_slot: int | None = None
 
     # -- what is sent, and the lease of it to the batched send ---------------------------
     @property
@@ -191,35 +201,75 @@ class RtpStream:
         self._source = value
 
     @property
+    def sink(self) -> AudioSink | None:
+        return self._sink
+
+    @sink.setter
+    def sink(self, value: AudioSink | None) -> None:
+        if self._echo_slot is not None:
+            self.end_lease()
+        self._sink = value
+
+    def _sent_in_c(self) -> tuple[int, int]:
+        """(packets sent, last timestamp or -1) by the slot leasing this stream, if any."""
+        if self._lease_slot is not None:
+            ok, last_ts, done = self._batch.sent(self._lease_slot)  # type: ignore[union-attr]
+            return ok, last_ts if done else -1
+        if self._echo_slot is not None:
+            live = self._echo.live(self._echo_slot)  # type: ignore[union-attr]
+            return live[1], live[4] if live[1] else -1
+        return 0, -1
+
+    @property
     def packets_out(self) -> int:
-        if self._lease_slot is None:
-            return self._packets_out
-        return self._packets_out + self._batch.sent(self._lease_slot)[0]  # type: ignore[union-attr]
+        return self._packets_out + self._sent_in_c()[0]
 
     @property
     def octets_out(self) -> int:
-        if self._lease_slot is None:
-            return self._octets_out
-        sent = self._batch.sent(self._lease_slot)[0]  # type: ignore[union-attr]
-        return self._octets_out + sent * self._lease_payload
+        return self._octets_out + self._sent_in_c()[0] * self._lease_payload
 
     @property
     def last_ts(self) -> int:
         """The timestamp of the last packet sent."""
-        if self._lease_slot is not None:
-            _, last_ts, done = self._batch.sent(self._lease_slot)  # type: ignore[union-attr]
-            if done:
-                return last_ts
-        return self._last_ts
+        last_ts = self._sent_in_c()[1]
+        return self._last_ts if last_ts < 0 else last_ts
 
-    def attach_batch(self, batch: TxBatch | None) -> None:
-        """The engine's batched send (None: send from Python only)."""
+    @property
+    def packets_in(self) -> int:
+        if self._echo_slot is None:
+            return self._packets_in
+        return self._packets_in + self._echo.live(self._echo_slot)[0]  # type: ignore[union-attr]
+
+    @property
+    def foreign_packets(self) -> int:
+        """Packets dropped: not from the latched source."""
+        if self._echo_slot is None:
+            return self._foreign_packets
+        return self._foreign_packets + self._echo.live(self._echo_slot)[2]  # type: ignore[union-attr]
+
+    @property
+    def last_rx(self) -> float:
+        """When the last packet from the peer arrived (loop time)."""
+        if self._echo_slot is None:
+            return self._last_rx
+        return max(self._last_rx, self._echo.live(self._echo_slot)[3])  # type: ignore[union-attr]
+
+    @last_rx.setter
+    def last_rx(self, value: float) -> None:
+        self._last_rx = value
+
+    def attach_batch(self, batch: TxBatch | None, echo: EchoBatch | None = None) -> None:
+        """The engine's batched send and batched echo (None: Python only)."""
         self.end_lease()
         self._batch = batch
+        self._echo = echo
 
-    def end_lease(self) -> None:
-        """Take the stream back from the batched send: sequence, counters, and the
-        source's position carry on from what C sent."""
+    def end_lease(self, now: float | None = None) -> None:
+        """Take the stream back from the batched send or echo: sequence, counters, and
+        the source's position carry on from what C did. `now`: when C last ran (the
+        arrival time of a packet it held for Python)."""
+        if self._echo_slot is not None:
+            self._end_echo(now)
         index = self._lease_slot
         if index is None:
             return
@@ -234,6 +284,94 @@ class RtpStream:
         self._lease_leaf = None
         if leaf is not None:
             leaf.lease_ended(taken.frames_done)
+
+    def _end_echo(self, now: float | None) -> None:
+        index = self._echo_slot
+        self._echo_slot = None
+        taken = self._echo.release(index)  # type: ignore[union-attr]
+        self.sequence = taken.seq
+        self._packets_out += taken.packets_ok
+        self._octets_out += taken.packets_ok * self._lease_payload
+        if taken.packets_ok:
+            self._last_ts = taken.last_ts
+        self.talking = taken.talking
+        self._packets_in += taken.received
+        self._foreign_packets += taken.foreign
+        if taken.received:
+            self._last_rx = max(self._last_rx, taken.last_rx)
+        if self.jitter is not None:
+            self.jitter.absorb(
+                taken.received,
+                taken.max_ext,
+                taken.transit if taken.has_transit else None,
+                taken.jitter16,
+            )
+        sink = self._sink
+        if isinstance(sink, EchoBuffer):
+            sink.dropped_bytes += taken.dropped * self.frame_bytes
+        for frame in taken.frames:  # heard, not yet sent back: the Python path sends them
+            self._deliver(self.codec.decode(frame))  # type: ignore[union-attr]
+        held = taken.held
+        if held is not None:
+            # The packet C left for Python, read as if it had just arrived.
+            self._buf[: len(held)] = held
+            arrival = taken.last_rx if now is None else now
+            self._take(len(held), self.remote, arrival, self.jitter)
+
+    def _lend_echo(self, source: AudioSource) -> None:
+        """After a tick in Python: hand an echo stream to the batched echo if nothing
+        about it needs Python now."""
+        codec = self.codec
+        jitter = self.jitter
+        if (
+            source is not self._sink
+            or not isinstance(source, EchoBuffer)
+            or len(source)  # frames still queued in Python go out from Python first
+            or not (self.direct and self.receiving and self.latched)
+            or self.dtmf_detector is not None
+            or (self.dtmf_sender is not None and self.dtmf_sender.active)
+            or self.remote_ssrc is None
+            or codec is None
+            or jitter is None
+            or self.remote is None
+        ):
+            return
+        state = jitter.reception_state()
+        if state is None:
+            return
+        samples = self.frame_bytes >> 1
+        payload_len = samples * codec.bytes_per_sample
+        depth = source.max_bytes // self.frame_bytes
+        if (
+            not 0 < depth <= ECHO_MAX_FRAMES
+            or payload_len > ECHO_MAX_FRAME
+            or self.clock_rate % 8000  # C counts arrival in 8 kHz units
+        ):
+            return
+        peer = peer_address(self.sock.family, self.remote)
+        if peer is None:
+            return
+        max_ext, transit, jitter16 = state
+        self._lease_payload = payload_len
+        self._echo_slot = self._echo.arm(  # type: ignore[union-attr]
+            self,
+            fd=self._fd,
+            peer=peer,
+            depth=depth,
+            payload_len=payload_len,
+            samples=samples,
+            units_per_8k=self.clock_rate // 8000,
+            ts_base=self.ts_base,
+            ssrc=self.ssrc,
+            remote_ssrc=self.remote_ssrc,
+            seq=self.sequence,
+            pt=self.payload_type,
+            talking=self.talking,
+            max_ext=max_ext,
+            transit=transit,
+            jitter16=jitter16,
+            last_rx=self._last_rx,
+        )
 
     def _lease(self, source: AudioSource, samples: int) -> None:
         """After a frame sent from Python: lease the source's next stored frames to the
@@ -305,6 +443,7 @@ class RtpStream:
             self.remote = None
 
     def want_inband_dtmf(self, wanted: bool) -> None:
+        self.end_lease()
         self.inband_dtmf = wanted
         if self.codec is not None:
             self._update_detector()
@@ -319,6 +458,7 @@ class RtpStream:
 
     def set_jitter_limits(self, min_frames: int, max_frames: int) -> None:
         """New playout delay bounds (an app taking over the call); applies at once."""
+        self.end_lease()
         self.jitter_min_frames = min_frames
         self.jitter_max_frames = max(min_frames, max_frames)
         self.direct = max_frames == 0
@@ -349,12 +489,17 @@ class RtpStream:
     def receive(self, now: float, readable: bool = True) -> None:
         """Drain the socket (unless the engine saw it empty), then play one frame out of
         the jitter buffer into the sink."""
+        if self._echo_slot is not None:
+            next_rtcp = self.rtcp.next_send
+            if next_rtcp is not None and now < next_rtcp:
+                return  # the batched echo receives; nothing else is due
+            self.end_lease(now)  # a report is due: its statistics are Python's again
         jitter = self.jitter
         if readable:
             self._drain(now, jitter)
         # A peer that has sent nothing yet (an announcement's silent caller) has nothing
         # to play out or expire.
-        if self.packets_in:
+        if self._packets_in:
             if self.dtmf_receiver is not None:
                 digit = self.dtmf_receiver.expire(now)
                 if digit is not None:
@@ -371,8 +516,6 @@ class RtpStream:
     def _drain(self, now: float, jitter: JitterBuffer | None) -> None:
         sock = self.sock
         buf = self._buf
-        pt_audio = self.payload_type
-        pt_event = self.telephone_event_pt
         queued = self._queued
         for count in range(_MAX_PACKETS_PER_TICK):
             if count and _ioctl is not None:
@@ -389,44 +532,49 @@ class RtpStream:
             except OSError:
                 # ICMP port unreachable from an earlier send surfaces here; keep going.
                 continue
-            b1 = buf[1] if length > 1 else 0
-            if self.rtcp_mux and 192 <= b1 <= 223:
-                self._take_rtcp(bytes(buf[:length]), now)
-                continue
-            start, end = payload_offset(buf, length)
-            if start < 0:
-                continue
-            if addr != self.remote:
-                if self.latched:
-                    # Strict latching: once learned, other sources are dropped, so a
-                    # guessed port cannot steal or inject the call's audio ("RTP bleed").
-                    # A new SDP address (re-INVITE) re-opens learning.
-                    self.foreign_packets += 1
-                    continue
-                # Symmetric RTP: learn the source of the peer's first packet (NAT).
-                self.end_lease()
-                self.remote = addr
-                self.remote_rtcp = self._rtcp_addr(addr)
-            self.latched = True
-            self.last_rx = now
-            self.packets_in += 1
-            ssrc = (buf[8] << 24) | (buf[9] << 16) | (buf[10] << 8) | buf[11]
-            if ssrc != self.remote_ssrc:
-                self._new_source(ssrc)
-            pt = b1 & 0x7F
-            seq = (buf[2] << 8) | buf[3]
-            timestamp = (buf[4] << 24) | (buf[5] << 16) | (buf[6] << 8) | buf[7]
-            if pt == pt_audio and jitter is not None:
-                payload = bytes(buf[start:end])
-                jitter.put(seq, timestamp, payload, now, bool(b1 & 0x80))
-                if self.direct:
-                    self._deliver(self.codec.decode(payload))  # type: ignore[union-attr]
-            elif pt == pt_event and self.dtmf_receiver is not None:
-                digit = self.dtmf_receiver.packet(
-                    bytes(buf[start:end]), timestamp, bool(b1 & 0x80), now
-                )
-                if digit is not None:
-                    self._dtmf(*digit)
+            self._take(length, addr, now, jitter)
+
+    def _take(self, length: int, addr: tuple, now: float, jitter: JitterBuffer | None) -> None:
+        """One received packet, in the receive buffer."""
+        buf = self._buf
+        b1 = buf[1] if length > 1 else 0
+        if self.rtcp_mux and 192 <= b1 <= 223:
+            self._take_rtcp(bytes(buf[:length]), now)
+            return
+        start, end = payload_offset(buf, length)
+        if start < 0:
+            return
+        if addr != self.remote:
+            if self.latched:
+                # Strict latching: once learned, other sources are dropped, so a
+                # guessed port cannot steal or inject the call's audio ("RTP bleed").
+                # A new SDP address (re-INVITE) re-opens learning.
+                self._foreign_packets += 1
+                return
+            # Symmetric RTP: learn the source of the peer's first packet (NAT).
+            self.end_lease()
+            self.remote = addr
+            self.remote_rtcp = self._rtcp_addr(addr)
+        self.latched = True
+        self._last_rx = now
+        self._packets_in += 1
+        ssrc = (buf[8] << 24) | (buf[9] << 16) | (buf[10] << 8) | buf[11]
+        if ssrc != self.remote_ssrc:
+            self._new_source(ssrc)
+        pt = b1 & 0x7F
+        seq = (buf[2] << 8) | buf[3]
+        timestamp = (buf[4] << 24) | (buf[5] << 16) | (buf[6] << 8) | buf[7]
+        if pt == self.payload_type and jitter is not None:
+            payload = bytes(buf[start:end])
+            jitter.put(seq, timestamp, payload, now, bool(b1 & 0x80))
+            if self.direct:
+                self._deliver(self.codec.decode(payload))  # type: ignore[union-attr]
+        elif pt == self.telephone_event_pt and self.dtmf_receiver is not None:
+            digit = self.dtmf_receiver.packet(
+                bytes(buf[start:end]), timestamp, bool(b1 & 0x80), now
+            )
+            if digit is not None:
+                self._dtmf(*digit)
 
     def _play_out(self, jitter: JitterBuffer) -> None:
         payload, kind = jitter.get()
@@ -462,8 +610,8 @@ class RtpStream:
 
     def transmit(self, tick: int) -> None:
         """Send one frame from the source (or an RFC 4733 event), on the tick grid."""
-        if self._lease_slot is not None:
-            return  # the batched send has sent it (MediaEngine runs it first)
+        if self._lease_slot is not None or self._echo_slot is not None:
+            return  # the batched send or echo has sent it (MediaEngine runs them first)
         remote = self.remote
         if remote is None or not self.sending or self.codec is None:
             self.talking = False
@@ -483,13 +631,15 @@ class RtpStream:
         else:
             frame = source.read(self.frame_bytes)
             payload = self.codec.encode(frame) if frame else None
-        if not payload:
+        if payload:
+            marker = 0 if self.talking else 0x80
+            self.talking = True
+            self._send(marker | self.payload_type, timestamp, payload, remote)
+        else:
             self.talking = False
-            return
-        marker = 0 if self.talking else 0x80
-        self.talking = True
-        self._send(marker | self.payload_type, timestamp, payload, remote)
-        if self._batch is not None:
+        if self._echo is not None and source is self._sink:
+            self._lend_echo(source)
+        elif payload and self._batch is not None:
             self._lease(source, samples)
 
     def _transmit_event(self, sender: TelephoneEventSender, timestamp: int, remote: tuple) -> None:

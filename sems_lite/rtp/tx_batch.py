@@ -17,11 +17,9 @@ from __future__ import annotations
 import heapq
 import os
 import socket
-from typing import Any
+from typing import Any, Self
 
 from sems_lite import native
-
-_FIRST_CAPACITY = 64
 
 
 class LeaseTaken:
@@ -48,8 +46,20 @@ def peer_address(family: int, remote: tuple) -> tuple[int, bytes, int, int] | No
         return None
 
 
-class TxBatch:
-    """The slots of the engine's leased streams, in one C array (grown by doubling)."""
+class SlotTable:
+    """Slots of one C struct type in a C array grown by doubling, with their Python owners.
+
+    Freed indexes are reused lowest first, so the armed slots stay at the front and the
+    C loop (which skips unarmed ones) runs over `high` slots, not the capacity.
+    """
+
+    # What a subclass names: its C struct, its tick and set-peer functions, the
+    # environment variable that switches it off, and how many slots it starts with.
+    CTYPE = ""
+    TICK = ""
+    SET_PEER = ""
+    SWITCH = ""
+    FIRST_CAPACITY = 64
 
     __slots__ = (
         "_capacity",
@@ -59,102 +69,54 @@ class TxBatch:
         "_in_use",
         "_keep",
         "_lib",
+        "_out",
         "_owners",
         "_slots",
-        "_spent",
     )
 
-    def __init__(self, kernels: Any, capacity: int = _FIRST_CAPACITY) -> None:
+    def __init__(self, kernels: Any, capacity: int | None = None) -> None:
         self._ffi = kernels.ffi
         self._lib = kernels.lib
-        self._capacity = capacity
-        self._slots = self._ffi.new("sk_rtp_slot[]", capacity)
-        self._spent = self._ffi.new("uint32_t[]", capacity)
+        self._capacity = capacity = capacity or self.FIRST_CAPACITY
+        self._slots = self._ffi.new(f"{self.CTYPE}[]", capacity)
+        self._out = self._ffi.new("uint32_t[]", capacity)  # indexes C hands back
         self._owners: list[Any] = [None] * capacity
-        self._keep: list[Any] = [None] * capacity  # the leased audio, alive while armed
+        self._keep: list[Any] = [None] * capacity  # what C points into, alive while armed
         self._free: list[int] = []  # a heap of freed indexes below _high
         self._high = 0  # slots [0, _high) have been used; C skips the unarmed ones
         self._in_use = 0
 
     @classmethod
-    def create(cls) -> TxBatch | None:
-        """A batch when the C kernels run here, else None."""
-        if os.environ.get("SEMS_LITE_TX_BATCH", "").strip() == "0":
+    def create(cls) -> Self | None:
+        """A table when the C kernels run here (and have its tick: an older .so may
+        not), unless switched off; else None."""
+        if os.environ.get(cls.SWITCH, "").strip() == "0":
             return None
         if native.IMPLEMENTATION == "fallback":
             return None
         kernels = native.kernels()
-        if kernels is None or not hasattr(kernels.lib, "sk_rtp_tick"):
-            return None  # an older shared object without the batched send
+        if kernels is None or not hasattr(kernels.lib, cls.TICK):
+            return None
         return cls(kernels)
+
+    def _take_slot(self, owner: Any, fd: int, peer: tuple[int, bytes, int, int]) -> int:
+        """A free slot's index, with its owner, socket and peer address set."""
+        index = self._take_index()
+        family, ip, port, scope = peer
+        set_peer = getattr(self._lib, self.SET_PEER)
+        if set_peer(self._slots + index, family, ip, port, scope) != 0:
+            self._put_index(index)
+            raise ValueError(f"no socket address for family {family}")
+        self._slots[index].fd = fd
+        self._owners[index] = owner
+        return index
 
     @property
     def in_use(self) -> int:
         return self._in_use
 
-    def arm(
-        self,
-        owner: Any,
-        *,
-        fd: int,
-        peer: tuple[int, bytes, int, int],
-        data: bytes,
-        offset: int,
-        frames: int,
-        payload_len: int,
-        samples: int,
-        ts_base: int,
-        ssrc: int,
-        seq: int,
-        b1: int,
-    ) -> int:
-        """Arm a slot to send `frames` frames of `data` from `offset`; its index."""
-        index = self._take_index()
-        slot = self._slots + index
-        family, ip, port, scope = peer
-        if self._lib.sk_rtp_set_peer(slot, family, ip, port, scope) != 0:
-            self._put_index(index)
-            raise ValueError(f"no socket address for family {family}")
-        buffer = self._ffi.from_buffer("uint8_t[]", data)
-        slot.data = buffer + offset
-        slot.frames_left = frames
-        slot.frames_done = 0
-        slot.packets_ok = 0
-        slot.send_errors = 0
-        slot.payload_len = payload_len
-        slot.samples = samples
-        slot.ts_base = ts_base
-        slot.ssrc = ssrc
-        slot.last_ts = 0
-        slot.fd = fd
-        slot.seq = seq
-        slot.b1 = b1
-        slot.armed = 1
-        self._owners[index] = owner
-        self._keep[index] = (data, buffer)
-        return index
-
-    def run(self, tick: int) -> list[Any]:
-        """Send this tick's frame of every armed slot; the owners whose frames ran out."""
-        if self._high == 0:
-            return []
-        count = self._lib.sk_rtp_tick(
-            self._slots, self._high, tick & 0xFFFFFFFF, self._spent, self._capacity
-        )
-        return [self._owners[self._spent[i]] for i in range(count)]
-
-    def sent(self, index: int) -> tuple[int, int, int]:
-        """(packets sent, last timestamp, frames taken) of a slot still leased."""
-        slot = self._slots[index]
-        return slot.packets_ok, slot.last_ts, slot.frames_done
-
-    def release(self, index: int) -> LeaseTaken:
-        """Disarm the slot and free it; what it did since it was armed."""
-        slot = self._slots[index]
-        slot.armed = 0
-        taken = LeaseTaken(slot.frames_done, slot.packets_ok, slot.seq, slot.last_ts)
-        self._put_index(index)
-        return taken
+    def _owners_out(self, count: int) -> list[Any]:
+        return [self._owners[self._out[i]] for i in range(count)]
 
     def _take_index(self) -> int:
         self._in_use += 1
@@ -173,10 +135,79 @@ class TxBatch:
 
     def _grow(self) -> None:
         capacity = 2 * self._capacity
-        slots = self._ffi.new("sk_rtp_slot[]", capacity)
-        self._ffi.memmove(slots, self._slots, self._ffi.sizeof("sk_rtp_slot") * self._capacity)
+        slots = self._ffi.new(f"{self.CTYPE}[]", capacity)
+        self._ffi.memmove(slots, self._slots, self._ffi.sizeof(self.CTYPE) * self._capacity)
         self._slots = slots
-        self._spent = self._ffi.new("uint32_t[]", capacity)
+        self._out = self._ffi.new("uint32_t[]", capacity)
         self._owners.extend([None] * self._capacity)
         self._keep.extend([None] * self._capacity)
         self._capacity = capacity
+
+
+class TxBatch(SlotTable):
+    """The slots of the engine's leased streams."""
+
+    CTYPE = "sk_rtp_slot"
+    TICK = "sk_rtp_tick"
+    SET_PEER = "sk_rtp_set_peer"
+    SWITCH = "SEMS_LITE_TX_BATCH"
+
+    __slots__ = ()
+
+    def arm(
+        self,
+        owner: Any,
+        *,
+        fd: int,
+        peer: tuple[int, bytes, int, int],
+        data: bytes,
+        offset: int,
+        frames: int,
+        payload_len: int,
+        samples: int,
+        ts_base: int,
+        ssrc: int,
+        seq: int,
+        b1: int,
+    ) -> int:
+        """Arm a slot to send `frames` frames of `data` from `offset`; its index."""
+        index = self._take_slot(owner, fd, peer)
+        slot = self._slots[index]
+        buffer = self._ffi.from_buffer("uint8_t[]", data)
+        slot.data = buffer + offset
+        slot.frames_left = frames
+        slot.frames_done = 0
+        slot.packets_ok = 0
+        slot.send_errors = 0
+        slot.payload_len = payload_len
+        slot.samples = samples
+        slot.ts_base = ts_base
+        slot.ssrc = ssrc
+        slot.last_ts = 0
+        slot.seq = seq
+        slot.b1 = b1
+        slot.armed = 1
+        self._keep[index] = (data, buffer)
+        return index
+
+    def run(self, tick: int) -> list[Any]:
+        """Send this tick's frame of every armed slot; the owners whose frames ran out."""
+        if self._high == 0:
+            return []
+        count = self._lib.sk_rtp_tick(
+            self._slots, self._high, tick & 0xFFFFFFFF, self._out, self._capacity
+        )
+        return self._owners_out(count)
+
+    def sent(self, index: int) -> tuple[int, int, int]:
+        """(packets sent, last timestamp, frames taken) of a slot still leased."""
+        slot = self._slots[index]
+        return slot.packets_ok, slot.last_ts, slot.frames_done
+
+    def release(self, index: int) -> LeaseTaken:
+        """Disarm the slot and free it; what it did since it was armed."""
+        slot = self._slots[index]
+        slot.armed = 0
+        taken = LeaseTaken(slot.frames_done, slot.packets_ok, slot.seq, slot.last_ts)
+        self._put_index(index)
+        return taken

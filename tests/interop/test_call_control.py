@@ -47,6 +47,7 @@ def test_hold_resume_inactive(box, start_sipp):
         rec = _rtp.stream(sock, media.dest, signal_payloads(seconds), tail=0.1)
     assert sipp.wait().returncode == 0, f"hold/resume signalling failed\n{sipp.describe()}"
     (hold,) = sipp.log_times("HOLD")
+    (resuming,) = sipp.log_times("RESUMING")
     (resume,) = sipp.log_times("RESUME")
     (inactive,) = sipp.log_times("INACTIVE")
     report = _rtp.analyse_echo(rec)
@@ -69,8 +70,15 @@ def test_hold_resume_inactive(box, start_sipp):
         in_flight = {wall for index, wall in report.frames if rec.send_wall[index] < t0}
         return sum(1 for a in rec.rtp() if t0 < a.wall < t1 and a.wall not in in_flight)
 
-    held = rtp_arrivals_between(hold, resume)
+    # Held from before HOLD (the box answered) until the resume re-INVITE reaches it,
+    # which is after RESUMING: the box may send again before sipp logs RESUME.
+    held = rtp_arrivals_between(hold, resuming)
     assert held == 0, f"box sent {held} RTP packets while it was recvonly (held)"
+    # Nor is what it heard while held sent back after the resume: at most the last three
+    # frames (its echo buffer), which the 0.2 s margin before the re-INVITE covers.
+    heard_held = set(sent_between(hold, resuming - 0.2))
+    late = sorted(heard_held & echoed)
+    assert not late, f"frames heard while held were echoed after the resume: {late}"
     silent = rtp_arrivals_between(inactive, rec.send_wall[-1])
     assert silent == 0, f"box sent {silent} RTP packets while the stream was inactive"
 

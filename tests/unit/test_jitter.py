@@ -202,9 +202,10 @@ def test_jitter_matches_a_hand_computed_case():
     # Transit (arrival * 8000 - ts): 0, 0, 40, 0, 40 -> |D| = 0, 40, 40, 40.
     for seq, arrival in enumerate((0.0, 0.020, 0.045, 0.060, 0.085)):
         jb.put(seq, seq * 160, b"x", arrival)
-    # J = 0; J += (0 - J)/16 = 0; += (40-0)/16 = 2.5; += (40-2.5)/16 = 4.84375;
-    # += (40 - 4.84375)/16 = 7.04101...
-    assert jb.jitter == pytest.approx(4.84375 + (40 - 4.84375) / 16)
+    # The RFC's integer form, J16 = 16 J: J16 += |D| - ((J16 + 8) >> 4):
+    # 0 -> 0 -> 40 -> 40 + 40 - 3 = 77 -> 77 + 40 - 5 = 112, i.e. J = 7.0
+    # (the real-valued recursion gives 7.04).
+    assert jb.jitter == 7.0
     assert jb.reception_report()[3] == 7
 
 

@@ -18,34 +18,13 @@ from pathlib import Path
 import pytest
 
 from sems_lite import native
-from sems_lite.core.ports import RtpPortPool
-from sems_lite.media.codecs import PCMU
-from sems_lite.media.engine import MediaEngine
 from sems_lite.media.player import FilePlayer, Playlist, PromptCache, TonePlayer
 from sems_lite.media.precoded import PrecodedPlayer
-from sems_lite.rtp.stream import RtpStream
+from sems_lite.rtp.echo_batch import EchoBatch
 from sems_lite.rtp.tx_batch import TxBatch
-from sems_lite.sdp.offer_answer import NegotiatedStream
+from tests.unit._engine_run import Run, drain
 
 needs_c = pytest.mark.skipif(native.IMPLEMENTATION == "fallback", reason="C kernels not built")
-
-PERIOD = 0.02
-
-
-class HandClock:
-    """The loop as the engine sees it: time moved by the test, timers never fired."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def time(self) -> float:
-        return self.now
-
-    def call_at(self, when: float, callback: object) -> HandClock:
-        return self
-
-    def cancel(self) -> None:
-        pass
 
 
 def law_ramp(octets: int, start: int = 0) -> bytes:
@@ -66,69 +45,7 @@ def write_wav(path: Path, law: bytes) -> Path:
     return path
 
 
-class Run:
-    """One stream on the engine, a peer socket that records what arrives per tick."""
-
-    def __init__(self, batch: bool, monkeypatch: pytest.MonkeyPatch, base_port: int) -> None:
-        monkeypatch.setenv("SEMS_LITE_TX_BATCH", "1" if batch else "0")
-        self.peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.peer.bind(("127.0.0.1", 0))
-        self.peer.setblocking(False)
-        rtp, rtcp, port = RtpPortPool(base_port, base_port + 9).allocate("127.0.0.1") or (
-            None,
-            None,
-            0,
-        )
-        assert rtp is not None and rtcp is not None
-        self.port = port
-        self.stream = RtpStream(rtp, rtcp, port)
-        self.negotiated = NegotiatedStream(
-            remote_address="127.0.0.1",
-            remote_port=self.peer.getsockname()[1],
-            payload_type=0,
-            codec=PCMU.spec,
-            telephone_event_pt=101,
-            ptime=20,
-            direction="sendrecv",
-            rtcp_mux=False,
-        )
-        self.stream.configure(self.negotiated, 20)
-        # The same packets both times: fix what is random per stream.
-        self.stream.ssrc, self.stream.sequence, self.stream.ts_base = 0x5EED, 65530, 0xFFFFF000
-        self.clock = HandClock()
-        self.engine = MediaEngine(self.clock, 20)  # type: ignore[arg-type]
-        self.engine.add(self.stream)
-        self.batched = self.engine._batch is not None
-        self.got: list[tuple[int, bytes]] = []
-
-    def tick(self, count: int = 1) -> None:
-        for _ in range(count):
-            tick = self.engine.tick_index
-            self.clock.now = self.engine._start + tick * PERIOD
-            self.engine._run()
-            while True:
-                try:
-                    data = self.peer.recv(2048)
-                except BlockingIOError:
-                    break
-                self.got.append((tick, data))
-
-    def close(self) -> None:
-        self.engine.remove(self.stream)
-        self.stream.close()
-        self.peer.close()
-
-
 Script = Callable[[Run], None]
-
-
-def drain(sock: socket.socket) -> list[bytes]:
-    got = []
-    while True:
-        try:
-            got.append(sock.recv(2048))
-        except BlockingIOError:
-            return got
 
 
 def leased(run: Run) -> None:
@@ -297,12 +214,13 @@ def test_counters_and_sequence_come_back_when_the_lease_ends(monkeypatch, tmp_pa
         run.close()
 
 
-def test_no_batch_on_the_fallback_or_when_switched_off(monkeypatch) -> None:
-    monkeypatch.setenv("SEMS_LITE_TX_BATCH", "0")
-    assert TxBatch.create() is None
-    monkeypatch.delenv("SEMS_LITE_TX_BATCH")
+@pytest.mark.parametrize("table", [TxBatch, EchoBatch])
+def test_no_batch_on_the_fallback_or_when_switched_off(monkeypatch, table) -> None:
+    monkeypatch.setenv(table.SWITCH, "0")
+    assert table.create() is None
+    monkeypatch.delenv(table.SWITCH)
     monkeypatch.setattr(native, "IMPLEMENTATION", "fallback")
-    assert TxBatch.create() is None
+    assert table.create() is None
 
 
 @needs_c
