@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 
+from sems_lite import memory
 from sems_lite.apps import AppTable, Router
 from sems_lite.config import Config, ConfigError, apply_overrides, load_config
 from sems_lite.core.loop import Loop
@@ -77,6 +78,8 @@ class Server:
         # that every stream's packets would share).
         gc.collect()
         gc.freeze()
+        # Start-up's garbage (compiling, the YAML parse) left free pages in the C heap.
+        memory.trim()
 
     def _start_control(self) -> None:
         # Imported only when configured: a router without the control interface saves it.
