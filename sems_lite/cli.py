@@ -82,22 +82,26 @@ def _check_config(path: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sems_lite.apps import AppError
-    from sems_lite.config import ConfigError
-    from sems_lite.server import build
-    from sems_lite.workers import Master, default_count
+    from sems_lite.config import ConfigError, apply_overrides, drop_parser, load_config
 
+    overrides: dict[str, object] = {
+        "listen": args.listen,
+        "rtp_ports": args.rtp_ports,
+        "log_level": args.log_level,
+        "control": args.control,
+    }
     try:
-        server = build(
-            args.config,
-            listen=args.listen,
-            rtp_ports=args.rtp_ports,
-            log_level=args.log_level,
-            control=args.control,
-        )
-    except (ConfigError, AppError) as exc:
+        config = apply_overrides(load_config(args.config), **overrides)  # type: ignore[arg-type]
+    except ConfigError as exc:
         print(f"sems-lite: {exc}", file=sys.stderr)
         return 1
+    # Read before the server's modules are imported: they reuse the parser's memory.
+    drop_parser()
+    from sems_lite.apps import AppError
+    from sems_lite.server import Server
+    from sems_lite.workers import Master, default_count
+
+    server = Server(config, overrides)
     # Under procd/systemd (stderr not a terminal) the log daemon adds its own timestamp.
     stamp = "%(asctime)s " if sys.stderr.isatty() or os.environ.get("SEMS_LITE_LOG_TIME") else ""
     logging.basicConfig(
