@@ -326,15 +326,10 @@ def drop_parser() -> None:
     """Forget the YAML parser's modules once the config is read: the box runs without
     them, and what is imported next reuses their memory (0.8 MB RssAnon at start-up).
     The next parse imports them again. Only what `_parser` itself imported is dropped."""
-    import gc
+    from sems_lite import memory
 
-    for name in _parser_modules:
-        module = sys.modules.pop(name, None)
-        parent, _, attr = name.rpartition(".")
-        if parent in sys.modules and getattr(sys.modules[parent], attr, None) is module:
-            delattr(sys.modules[parent], attr)  # the import set it on the package
+    memory.forget_modules(_parser_modules)
     _parser_modules.clear()
-    gc.collect()  # module dicts and classes are cycles
 
 
 def parse_config(text: str, path: str = "<string>") -> Config:

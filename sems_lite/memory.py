@@ -1,11 +1,14 @@
 """Giving memory back: the C heap's free pages to the system (glibc `malloc_trim`; musl
-returns them on its own and lacks it), after start-up and when the box goes idle."""
+returns them on its own and lacks it), after start-up and when the box goes idle; and
+forgetting modules needed only at start (argument and YAML parsers), so that what is
+imported after them reuses their memory."""
 
 from __future__ import annotations
 
 import functools
 import gc
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable
 
 
 @functools.cache
@@ -43,3 +46,17 @@ def release() -> bool:
     """Collect cycles and trim the C heap; True if the heap could be trimmed."""
     gc.collect()
     return trim()
+
+
+def forget_modules(names: Iterable[str]) -> None:
+    """Remove these modules from sys.modules (and from their packages' attributes), then
+    collect: nothing else may hold them. Objects made from them keep working; a later
+    import makes a fresh copy. C extensions stay loaded whatever is done."""
+    for name in names:
+        module = sys.modules.pop(name, None)
+        if module is None:
+            continue
+        parent, _, attr = name.rpartition(".")
+        if parent in sys.modules and getattr(sys.modules[parent], attr, None) is module:
+            delattr(sys.modules[parent], attr)  # the import set it on the package
+    gc.collect()  # module dicts, functions and classes are cycles
