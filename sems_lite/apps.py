@@ -10,7 +10,6 @@ Rules this module keeps:
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 import re
@@ -184,6 +183,8 @@ class AppTable:
     def _module_name(self, name: str) -> str:
         module_name = self._modules.get(name)
         if module_name is None:
+            import difflib  # only for the error message
+
             close = difflib.get_close_matches(name, list(self._modules), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             known = ", ".join(self._modules) or "none"

@@ -9,8 +9,9 @@ import logging
 import os
 import signal
 
+from sems_lite import memory
 from sems_lite.apps import AppTable, Router
-from sems_lite.config import Config, ConfigError, apply_overrides, load_config
+from sems_lite.config import Config, ConfigError, apply_overrides, drop_parser, load_config
 from sems_lite.core.loop import Loop
 from sems_lite.core.ports import RtpPortPool
 from sems_lite.core.transport import Transports
@@ -77,6 +78,8 @@ class Server:
         # that every stream's packets would share).
         gc.collect()
         gc.freeze()
+        # Start-up's garbage (compiling, the YAML parse) left free pages in the C heap.
+        memory.trim()
 
     def _start_control(self) -> None:
         # Imported only when configured: a router without the control interface saves it.
@@ -141,6 +144,8 @@ class Server:
         except Exception as exc:  # ConfigError, AppError: keep the old config
             log.error("reload failed, keeping the running config: %s", exc)
             return False
+        finally:
+            drop_parser()  # as at start: the running box has no use for the YAML parser
         if config.sip.listen != self.config.sip.listen or config.rtp != self.config.rtp:
             log.warning("reload: listen addresses and RTP settings change on restart only")
         self.config = config

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import pickle
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -561,3 +563,53 @@ def test_second_document_is_a_syntax_error() -> None:
     assert error("log_level: info\n---\nlog_level: debug\n").startswith(
         "x.yaml:2: YAML syntax error: but found another document"
     )
+
+
+def run_fresh(code: str) -> str:
+    """stdout of `code` in a fresh interpreter: pytest's has PyYAML imported already."""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_yaml_parser_is_dropped_after_the_load_and_comes_back_for_the_next() -> None:
+    out = run_fresh(
+        """
+        import sys
+        from sems_lite import config
+        first = config.load_config("etc/sems_lite.yaml")
+        assert "yaml" in sys.modules and "yaml._yaml" not in sys.modules
+        config.drop_parser()
+        left = sorted(m for m in sys.modules if m.startswith(("yaml", "sems_lite.config_")))
+        assert left == [], left
+        assert not hasattr(sys.modules["sems_lite"], "config_yaml")
+        assert config.load_config("etc/sems_lite.yaml") == first
+        try:
+            config.parse_config("rtp: [", "x.yaml")
+        except config.ConfigError as exc:
+            print(exc)
+        """
+    )
+    assert out.startswith("x.yaml:1: YAML syntax error")
+
+
+def test_parser_leaves_a_yaml_imported_elsewhere_alone() -> None:
+    out = run_fresh(
+        """
+        import sys
+        import yaml
+        from sems_lite import config
+        config.parse_config("log_level: debug")
+        config.drop_parser()
+        assert sys.modules["yaml"] is yaml
+        print(hasattr(yaml, "CSafeLoader") == yaml.__with_libyaml__)
+        """
+    )
+    assert out.strip() == "True"
