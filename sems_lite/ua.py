@@ -596,6 +596,7 @@ class UserAgent:
             # Answered transactions linger for retransmissions (up to 32 s): wait for them.
             self._release_timer = self.loop.call_later(IDLE_RELEASE_S, self._release_memory)
             return
+        self.loop.purge_cancelled()
         memory.release()
 
     def _check_dead_rtp(self) -> None:

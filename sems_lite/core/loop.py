@@ -95,11 +95,18 @@ class Loop:
         # when they are most of the heap, rebuild it without them (in place: run_once
         # holds the list).
         self._cancelled_timers += 1
+        if self._cancelled_timers > _PURGE_MIN and 2 * self._cancelled_timers > len(self._timers):
+            self.purge_cancelled()
+
+    def purge_cancelled(self) -> None:
+        """Rebuild the timer heap without its cancelled timers (also before handing memory
+        back when idle: the few left below the threshold would pin allocator arenas)."""
+        if not self._cancelled_timers:
+            return
         timers = self._timers
-        if self._cancelled_timers > _PURGE_MIN and 2 * self._cancelled_timers > len(timers):
-            timers[:] = [entry for entry in timers if not entry[2].cancelled]
-            heapq.heapify(timers)
-            self._cancelled_timers = 0
+        timers[:] = [entry for entry in timers if not entry[2].cancelled]
+        heapq.heapify(timers)
+        self._cancelled_timers = 0
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
         return self.call_at(self.clock() + delay, callback, *args)

@@ -49,3 +49,7 @@ class FakeClock:
 
     def pending(self) -> int:
         return sum(1 for *_, t in self._queue if not t.cancelled)
+
+    def purge_cancelled(self) -> None:
+        self._queue = [entry for entry in self._queue if not entry[2].cancelled]
+        heapq.heapify(self._queue)

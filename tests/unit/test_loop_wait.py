@@ -101,6 +101,17 @@ def test_cancelled_timers_do_not_pile_up_in_the_heap(setup) -> None:
     assert loop.pending_timers() == 50
 
 
+def test_the_few_cancelled_timers_below_the_threshold_go_on_request(setup) -> None:
+    _clock, loop, _selector, _slept = setup
+    far = [loop.call_later(1800.0, lambda: None) for _ in range(40)]
+    for handle in far[:30]:
+        handle.cancel()
+    assert len(loop._timers) == 40  # below the automatic purge
+    loop.purge_cancelled()  # as the UA does before handing memory back when idle
+    assert len(loop._timers) == 10 and loop.pending_timers() == 10
+    assert not any(entry[2].cancelled for entry in loop._timers)
+
+
 def test_a_callback_cancelling_timers_mid_run_rebuilds_the_heap_in_place(setup) -> None:
     clock, loop, _selector, _slept = setup
     later = [loop.call_at(clock.now + 10.0, lambda: None) for _ in range(200)]
