@@ -104,6 +104,11 @@ class TelephoneEventReceiver:
         ready = self._ready
         return ready.pop(0) if ready else None
 
+    @property
+    def idle(self) -> bool:
+        """No event in progress and none waiting to be reported."""
+        return self._ended and not self._ready
+
     def expire(self, now: float, timeout: float = 0.5) -> tuple[str, int] | None:
         """Report an event whose packets stopped `timeout` seconds ago without an end bit."""
         ready = self._ready

@@ -196,7 +196,7 @@ class RtpStream:
 
     @source.setter
     def source(self, value: AudioSource | None) -> None:
-        if self._lease_slot is not None:
+        if self._lease_slot is not None or self._echo_slot is not None:
             self.end_lease()
         self._source = value
 
@@ -330,6 +330,8 @@ class RtpStream:
             or not (self.direct and self.receiving and self.latched)
             or self.dtmf_detector is not None
             or (self.dtmf_sender is not None and self.dtmf_sender.active)
+            # an event without its end packets is expired by Python's receive
+            or (self.dtmf_receiver is not None and not self.dtmf_receiver.idle)
             or self.remote_ssrc is None
             or codec is None
             or jitter is None

@@ -22,6 +22,7 @@ import pytest
 from apps.echo import ECHO_BUFFER_FRAMES
 from sems_lite import native
 from sems_lite.media.buffers import EchoBuffer
+from sems_lite.media.player import TonePlayer
 from tests.unit._engine_run import Run, drain
 
 needs_c = pytest.mark.skipif(native.IMPLEMENTATION == "fallback", reason="C kernels not built")
@@ -301,3 +302,41 @@ def test_an_rtcp_report_due_takes_the_statistics_back(monkeypatch) -> None:
     finally:
         reports.close()
         run.close()
+
+
+@needs_c
+def test_a_new_source_takes_the_stream_back_at_once(monkeypatch) -> None:
+    def script(run: Run, caller: Caller) -> None:
+        for _ in range(3):
+            caller.audio()
+            run.tick()
+        echo = run.stream.source
+        run.stream.source = TonePlayer(1000, 60)  # an app plays something instead
+        assert not lent(run)
+        for _ in range(4):
+            caller.audio()
+            run.tick()
+        run.stream.source = echo  # observed() wants the echo buffer back
+
+    seen = both_ways(monkeypatch, script, 36600)
+    got = [data[12:] for _, data in seen["got"]]
+    assert got[:3] == [ramp(40000), ramp(40001), ramp(40002)]
+    assert len(got) == 6  # then three frames of the tone (60 ms), not the caller's audio
+    assert not set(got[3:]) & {ramp(40000 + n) for n in range(3, 7)}
+
+
+@needs_c
+def test_a_digit_without_its_end_packets_is_still_reported(monkeypatch) -> None:
+    def script(run: Run, caller: Caller) -> None:
+        for _ in range(3):
+            caller.audio()
+            run.tick()
+        payload = bytes([7, 10]) + (160).to_bytes(2, "big")  # no end bit, ever
+        caller.send(caller.packet(payload, pt=101, marker=True))
+        run.tick()
+        for _ in range(40):  # audio again; the digit expires after 0.5 s
+            caller.audio()
+            run.tick()
+
+    seen = both_ways(monkeypatch, script, 36620)
+    assert seen["digits"] and seen["digits"][0][0] == "7"
