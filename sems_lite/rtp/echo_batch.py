@@ -31,7 +31,6 @@ class EchoTaken:
         "dropped",
         "foreign",
         "frames",
-        "has_transit",
         "held",
         "jitter16",
         "last_rx",
@@ -53,8 +52,7 @@ class EchoTaken:
         self.foreign = slot.foreign
         self.dropped = slot.dropped
         self.max_ext = slot.max_ext
-        self.has_transit = bool(slot.has_transit)
-        self.transit = slot.transit
+        self.transit = slot.transit if slot.has_transit else None  # A.8: none yet
         self.jitter16 = slot.jitter16
         self.last_rx = slot.last_rx
         self.frames = frames  # received, not yet sent back: oldest first

@@ -300,12 +300,7 @@ class RtpStream:
         if taken.received:
             self._last_rx = max(self._last_rx, taken.last_rx)
         if self.jitter is not None:
-            self.jitter.absorb(
-                taken.received,
-                taken.max_ext,
-                taken.transit if taken.has_transit else None,
-                taken.jitter16,
-            )
+            self.jitter.absorb(taken.received, taken.max_ext, taken.transit, taken.jitter16)
         sink = self._sink
         if isinstance(sink, EchoBuffer):
             sink.dropped_bytes += taken.dropped * self.frame_bytes
