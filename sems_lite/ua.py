@@ -597,6 +597,15 @@ class UserAgent:
             self._release_timer = self.loop.call_later(IDLE_RELEASE_S, self._release_memory)
             return
         self.loop.purge_cancelled()
+        for counters in (
+            self.stats,
+            self.request_counts,
+            self.response_counts,
+            self.call_results,
+            self.rtp_totals,
+            vars(self.engine),
+        ):
+            memory.renew_numbers(counters)
         memory.release()
 
     def _check_dead_rtp(self) -> None:

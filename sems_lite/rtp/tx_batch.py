@@ -115,6 +115,10 @@ class SlotTable:
     def in_use(self) -> int:
         return self._in_use
 
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
     def _owners_out(self, count: int) -> list[Any]:
         return [self._owners[self._out[i]] for i in range(count)]
 
@@ -131,7 +135,26 @@ class SlotTable:
         self._owners[index] = None
         self._keep[index] = None
         self._in_use -= 1
+        if self._in_use == 0:
+            # Empty after a load: start afresh. The freed indexes above 256 are int
+            # objects made during the load, scattered over allocator arenas that they
+            # alone would keep resident; a grown table goes back to its first size.
+            self._free.clear()
+            self._high = 0
+            if self._capacity > self.FIRST_CAPACITY:
+                self._shrink()
+            return
         heapq.heappush(self._free, index)
+
+    def _shrink(self) -> None:
+        # The lists are trimmed in place: new ones made now would be among the few
+        # objects left in the arenas the load needed.
+        capacity = self.FIRST_CAPACITY
+        self._slots = self._ffi.new(f"{self.CTYPE}[]", capacity)
+        self._out = self._ffi.new("uint32_t[]", capacity)
+        del self._owners[capacity:]
+        del self._keep[capacity:]
+        self._capacity = capacity
 
     def _grow(self) -> None:
         capacity = 2 * self._capacity

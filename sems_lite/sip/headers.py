@@ -132,6 +132,48 @@ def canonical_name(name: str) -> str:
     return result
 
 
+# Known names are cached from the start, so a peer's usual headers never put strings
+# made from its packets into the cache: made during a load, those few long-lived
+# strings would keep otherwise empty allocator arenas resident afterwards.
+for _known in (
+    *COMPACT_FORMS,
+    *COMPACT_FORMS.values(),
+    *_SPECIAL_SPELLING.values(),
+    *LIST_HEADERS,
+    "To",
+    "CSeq",
+    "Max-Forwards",
+    "Content-Type",
+    "Content-Length",
+    "Content-Disposition",
+    "User-Agent",
+    "Server",
+    "Subject",
+    "Expires",
+    "Min-Expires",
+    "Session-Expires",
+    "Event",
+    "Subscription-State",
+    "Refer-To",
+    "Referred-By",
+    "Replaces",
+    "Authorization",
+    "Proxy-Authorization",
+    "Proxy-Authenticate",
+    "Authentication-Info",
+    "Retry-After",
+    "Timestamp",
+    "Date",
+    "Organization",
+    "Priority",
+    "Privacy",
+    "RSeq",
+    "RAck",
+):
+    canonical_name(_known)
+del _known
+
+
 def _split_outside(value: str, sep: str, specials: re.Pattern[str], angles: bool) -> list[str]:
     # Walk only the special characters: quotes, escapes, brackets and the separator.
     parts: list[str] = []

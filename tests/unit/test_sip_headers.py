@@ -162,3 +162,14 @@ def test_values_with_line_breaks_are_refused(value: str) -> None:
         Headers().add("Subject", value)
     with pytest.raises(ValueError):
         Headers().set("Subject", value)
+
+
+def test_known_names_are_cached_from_the_start() -> None:
+    from sems_lite.sip import headers
+
+    before = len(headers._name_cache)
+    for wire in ("User-Agent", "Session-Expires", "Content-Length", "v", "Call-ID"):
+        name = "".join(wire)  # a fresh string, as parsed from a packet
+        assert canonical_name(name) == canonical_name(wire)
+    # Nothing made from a packet was kept: such strings would outlive the load they came in.
+    assert len(headers._name_cache) == before

@@ -259,6 +259,14 @@ def test_slots_are_reused_and_the_array_grows(monkeypatch) -> None:
         assert batch.run(0) == []  # every armed slot had one frame: sent
         assert len(drain_blocking(sink, 11)) == 11
         assert sorted(map(str, batch.run(1))) == sorted(map(str, [*range(10), "again"]))
+        assert batch.capacity == 128
+        for index in [*range(11)]:
+            batch.release(index)
+        # Empty: back to the first size, counting from slot 0, and still sending.
+        assert batch.in_use == 0 and batch.capacity == TxBatch.FIRST_CAPACITY
+        assert one_frame("after") == 0
+        assert batch.run(2) == []
+        assert len(drain_blocking(sink, 1)) == 1
     finally:
         sink.close()
         sender.close()
