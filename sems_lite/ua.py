@@ -125,7 +125,9 @@ class UserAgent:
         # Token bucket for new INVITEs (limits.cps_limit): starts full, one second's worth.
         self._cps_tokens = max(float(config.limits.cps_limit), 1.0)
         self._cps_stamp = loop.time()
-        self._dead_rtp_timer = loop.call_later(1.0, self._check_dead_rtp)
+        # Runs while there are calls: an idle box allocates nothing (after a load, anything
+        # made anew keeps whichever allocator arena it lands in resident).
+        self._dead_rtp_timer: TimerHandle | None = None
         self._release_timer: TimerHandle | None = None
 
     def reconfigure(self, config: Config, router: Router) -> None:
@@ -499,6 +501,7 @@ class UserAgent:
             self.ports.release(port)
             return
         self.calls[call.id] = call
+        self._watch_rtp()
         self.dialogs[dialog.id] = call
         self.invite_calls[txn.key] = call
         self.loop.add_reader(stream.rtcp_sock, stream.drain_rtcp)
@@ -603,16 +606,21 @@ class UserAgent:
             self.response_counts,
             self.call_results,
             self.rtp_totals,
-            vars(self.engine),
         ):
             memory.renew_numbers(counters)
         memory.release()
 
+    def _watch_rtp(self) -> None:
+        if self._dead_rtp_timer is None:
+            self._dead_rtp_timer = self.loop.call_later(1.0, self._check_dead_rtp)
+
     def _check_dead_rtp(self) -> None:
+        self._dead_rtp_timer = None
         now = self.loop.time()
         for call in list(self.calls.values()):
             call.check_dead_rtp(now)
-        self._dead_rtp_timer = self.loop.call_later(1.0, self._check_dead_rtp)
+        if self.calls:
+            self._watch_rtp()
 
     # -- outgoing requests -----------------------------------------------------------------
     def dialog_route(self, call: Call) -> tuple[Peer, Via] | None:
@@ -729,6 +737,7 @@ class UserAgent:
         invite.body = offer.serialize()
         invite.headers.add("Content-Type", "application/sdp")
         self.calls[call.id] = call
+        self._watch_rtp()
         self.loop.add_reader(stream.rtcp_sock, stream.drain_rtcp)
         log.info("call %s: dialing %s for app %s", call.id, target, app_name)
         call.dialer = Dialer(call, dest, on_answered, on_failed)

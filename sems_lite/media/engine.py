@@ -101,6 +101,7 @@ class MediaEngine:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+            self._start = 0.0
 
     @property
     def tick_index(self) -> int:
@@ -147,3 +148,4 @@ class MediaEngine:
             self._timer = self.loop.call_at(self._start + self._tick * self.period, self._run)
         else:
             self._timer = None
+            self._start = 0.0  # not the load's last float: it would outlive the load
