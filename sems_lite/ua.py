@@ -33,6 +33,7 @@ from sems_lite import memory
 from sems_lite.apps import AppError, AppTable, Router
 from sems_lite.call import Call, CallState, SessionError
 from sems_lite.config import Config
+from sems_lite.core.counters import Counters
 from sems_lite.core.loop import Loop, TimerHandle
 from sems_lite.core.ports import RtpPortPool
 from sems_lite.core.transport import Peer, Transports
@@ -116,12 +117,12 @@ class UserAgent:
         self.calls: dict[str, Call] = {}
         self.draining = False
         self.on_idle: Callable[[], None] | None = None  # called when draining and no calls
-        self.stats: dict[str, int] = {"requests": 0, "responses": 0, "parse_errors": 0}
+        self.stats = Counters("requests", "responses", "parse_errors")
         # Counters for /metrics: requests by method, responses sent by code, calls by result.
         self.request_counts: dict[str, int] = {}
         self.response_counts: dict[int, int] = {}
         self.call_results: dict[tuple[str, int], int] = {}
-        self.rtp_totals = {"packets_in": 0, "packets_out": 0, "octets_out": 0}
+        self.rtp_totals = Counters("packets_in", "packets_out", "octets_out")
         # Token bucket for new INVITEs (limits.cps_limit): starts full, one second's worth.
         self._cps_tokens = max(float(config.limits.cps_limit), 1.0)
         self._cps_stamp = loop.time()
@@ -600,13 +601,9 @@ class UserAgent:
             self._release_timer = self.loop.call_later(IDLE_RELEASE_S, self._release_memory)
             return
         self.loop.purge_cancelled()
-        for counters in (
-            self.stats,
-            self.request_counts,
-            self.response_counts,
-            self.call_results,
-            self.rtp_totals,
-        ):
+        # Counters by key seen (method, status, result): their numbers were made during
+        # the load; fixed-name counters live in arrays (core/counters.py).
+        for counters in (self.request_counts, self.response_counts, self.call_results):
             memory.renew_numbers(counters)
         memory.release()
 

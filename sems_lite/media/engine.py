@@ -19,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import select
+from array import array
 from typing import Protocol
 
+from sems_lite.core.counters import Counters
 from sems_lite.core.loop import Loop, TimerHandle
 from sems_lite.rtp.echo_batch import EchoBatch
 from sems_lite.rtp.tx_batch import TxBatch
@@ -59,9 +61,9 @@ class MediaEngine:
         self._echo = EchoBatch.create()
         self._start = 0.0
         self._tick = 0
-        self.ticks = 0
-        self.late_ticks = 0
-        self.max_lateness = 0.0
+        # Kept in place, not as new number objects (see core/counters.py).
+        self._counts = Counters("ticks", "late_ticks")
+        self._max_lateness = array("d", [0.0])
 
     def add(self, stream: TickStream) -> None:
         self.streams.append(stream)
@@ -101,22 +103,43 @@ class MediaEngine:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            self._start = 0.0
+            self._stopped()
+
+    def _stopped(self) -> None:
+        # The load's last numbers would outlive it (see core/counters.py); add() sets
+        # both afresh.
+        self._start = 0.0
+        self._tick = 0
 
     @property
     def tick_index(self) -> int:
         return self._tick
 
+    @property
+    def ticks(self) -> int:
+        """Ticks run."""
+        return self._counts["ticks"]
+
+    @property
+    def late_ticks(self) -> int:
+        """Tick slots skipped because the loop came too late for them."""
+        return self._counts["late_ticks"]
+
+    @property
+    def max_lateness(self) -> float:
+        """The latest a tick has run, in seconds."""
+        return self._max_lateness[0]
+
     def _run(self) -> None:
         now = self.loop.time()
         deadline = self._start + self._tick * self.period
         lateness = now - deadline
-        if lateness > self.max_lateness:
-            self.max_lateness = lateness
+        if lateness > self._max_lateness[0]:
+            self._max_lateness[0] = lateness
         if lateness >= self.period:
             # Skip the slots we missed rather than sending a burst; count them.
             missed = int(lateness / self.period)
-            self.late_ticks += missed
+            self._counts["late_ticks"] += missed
             self._tick += missed
         tick = self._tick
         echo = self._echo
@@ -142,10 +165,10 @@ class MediaEngine:
                 spent.end_lease()  # its stored frames ran out: Python sends this one
         for stream in streams:
             stream.transmit(tick)
-        self.ticks += 1
+        self._counts["ticks"] += 1
         self._tick += 1
         if self.streams:
             self._timer = self.loop.call_at(self._start + self._tick * self.period, self._run)
         else:
             self._timer = None
-            self._start = 0.0  # not the load's last float: it would outlive the load
+            self._stopped()

@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
+from sems_lite.core.counters import Counters
 from sems_lite.media.encoded import encoded_prompt
 from sems_lite.media.wav import DECODERS, RATES, Resampler, WavInfo, load_pcm, open_audio
 
@@ -66,15 +67,26 @@ class PromptCache:
     stream them instead).
     """
 
-    __slots__ = ("_entries", "hits", "max_bytes", "max_item_bytes", "misses", "size")
+    __slots__ = ("_counts", "_entries", "max_bytes", "max_item_bytes")
 
     def __init__(self, max_bytes: int = 4 << 20, max_item_bytes: int | None = None) -> None:
         self.max_bytes = max_bytes
         self.max_item_bytes = max_bytes if max_item_bytes is None else max_item_bytes
         self._entries: OrderedDict[tuple[str, int], tuple[tuple[int, int], bytes]] = OrderedDict()
-        self.size = 0
-        self.hits = 0
-        self.misses = 0
+        self._counts = Counters("size", "hits", "misses")  # updated per call: kept in place
+
+    @property
+    def size(self) -> int:
+        """Octets of PCM held."""
+        return self._counts["size"]
+
+    @property
+    def hits(self) -> int:
+        return self._counts["hits"]
+
+    @property
+    def misses(self) -> int:
+        return self._counts["misses"]
 
     def peek(self, path: str | os.PathLike[str], rate: int) -> bytes | None:
         """The cached PCM if it is still current, else None (never reads the file)."""
@@ -91,7 +103,7 @@ class PromptCache:
             self._drop(key)
             return None
         self._entries.move_to_end(key)
-        self.hits += 1
+        self._counts["hits"] += 1
         return entry[1]
 
     def get(self, path: str | os.PathLike[str], rate: int) -> bytes:
@@ -99,13 +111,13 @@ class PromptCache:
         pcm = self.peek(path, rate)
         if pcm is not None:
             return pcm
-        self.misses += 1
+        self._counts["misses"] += 1
         name = os.fspath(path)
         stamp = _stamp(name)
         pcm = load_pcm(name, rate)
         if len(pcm) <= self.max_item_bytes:
             self._entries[(name, rate)] = (stamp, pcm)
-            self.size += len(pcm)
+            self._counts["size"] += len(pcm)
             while self.size > self.max_bytes and self._entries:
                 self._drop(next(iter(self._entries)))
         return pcm
@@ -116,14 +128,14 @@ class PromptCache:
 
     def clear(self) -> None:
         self._entries.clear()
-        self.size = 0
+        self._counts["size"] = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def _drop(self, key: tuple[str, int]) -> None:
         _, pcm = self._entries.pop(key)
-        self.size -= len(pcm)
+        self._counts["size"] -= len(pcm)
 
 
 def _stamp(path: str) -> tuple[int, int]:
