@@ -26,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -124,8 +125,8 @@ class UserAgent:
         self.call_results: dict[tuple[str, int], int] = {}
         self.rtp_totals = Counters("packets_in", "packets_out", "octets_out")
         # Token bucket for new INVITEs (limits.cps_limit): starts full, one second's worth.
-        self._cps_tokens = max(float(config.limits.cps_limit), 1.0)
-        self._cps_stamp = loop.time()
+        # [tokens, last refill time], in place: see core/counters.py.
+        self._cps_bucket = array("d", [max(float(config.limits.cps_limit), 1.0), loop.time()])
         # Runs while there are calls: an idle box allocates nothing (after a load, anything
         # made anew keeps whichever allocator arena it lands in resident).
         self._dead_rtp_timer: TimerHandle | None = None
@@ -274,10 +275,11 @@ class UserAgent:
         now = self.loop.time()
         # Burst of one second's worth (at least one call), refilled continuously.
         burst = max(rate, 1.0)
-        self._cps_tokens = min(burst, self._cps_tokens + (now - self._cps_stamp) * rate)
-        self._cps_stamp = now
-        if self._cps_tokens >= 1.0:
-            self._cps_tokens -= 1.0
+        bucket = self._cps_bucket
+        bucket[0] = min(burst, bucket[0] + (now - bucket[1]) * rate)
+        bucket[1] = now
+        if bucket[0] >= 1.0:
+            bucket[0] -= 1.0
             return True
         return False
 
