@@ -65,6 +65,15 @@ def renew_numbers(counters: dict[Any, Any]) -> None:
             counters[key] = value + 0  # a new object; int(value) would return the same one
 
 
+def drop_empty_storage(*containers: dict[Any, Any] | set[Any] | list[Any]) -> None:
+    """Give back the storage of each container that is empty. An emptied dict or set
+    keeps the table its busiest moment needed, and a late resize may have put a small one
+    in an arena of the load, where it alone keeps the arena resident; `clear()` frees it."""
+    for container in containers:
+        if not container:
+            container.clear()
+
+
 def release() -> bool:
     """Drop lookup caches, collect cycles and trim the C heap; True if the heap could be
     trimmed."""

@@ -603,6 +603,9 @@ class UserAgent:
             self._release_timer = self.loop.call_later(IDLE_RELEASE_S, self._release_memory)
             return
         self.loop.purge_cancelled()
+        memory.drop_empty_storage(
+            self.calls, self.dialogs, self.invite_calls, self.server_txns, self.client_txns
+        )
         # Counters by key seen (method, status, result): their numbers were made during
         # the load; fixed-name counters live in arrays (core/counters.py).
         for counters in (self.request_counts, self.response_counts, self.call_results):

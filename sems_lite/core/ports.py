@@ -47,3 +47,5 @@ class RtpPortPool:
         if port in self._in_use:
             self._in_use.discard(port)
             self._free.append(port)
+            if not self._in_use:
+                self._in_use.clear()  # the table a load grew: give it back

@@ -22,6 +22,7 @@ import select
 from array import array
 from typing import Protocol
 
+from sems_lite import memory
 from sems_lite.core.counters import Counters
 from sems_lite.core.loop import Loop, TimerHandle
 from sems_lite.rtp.echo_batch import EchoBatch
@@ -106,10 +107,11 @@ class MediaEngine:
             self._stopped()
 
     def _stopped(self) -> None:
-        # The load's last numbers would outlive it (see core/counters.py); add() sets
-        # both afresh.
+        # The load's last numbers and the containers' grown storage would outlive it
+        # (see core/counters.py); add() sets the numbers afresh.
         self._start = 0.0
         self._tick = 0
+        memory.drop_empty_storage(self.streams, self._fds)
 
     @property
     def tick_index(self) -> int:

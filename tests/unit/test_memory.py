@@ -75,3 +75,14 @@ def test_renew_numbers_gives_counters_fresh_objects_of_the_same_value() -> None:
     assert counters == {"packets": 600000, "ratio": 0.25, "calls": 3, "name": "x"}
     assert counters["packets"] is not big and counters["ratio"] is not ratio
     assert type(counters["packets"]) is int and type(counters["ratio"]) is float
+
+
+def test_drop_empty_storage_frees_what_an_emptied_container_kept() -> None:
+    grown = {n: n for n in range(1000)}
+    for key in list(grown):
+        del grown[key]
+    kept = [1, 2, 3]
+    emptied_size = sys.getsizeof(grown)
+    memory.drop_empty_storage(grown, kept)
+    assert sys.getsizeof(grown) < emptied_size / 10
+    assert kept == [1, 2, 3]  # a container still in use is left alone
