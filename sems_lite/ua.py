@@ -604,7 +604,13 @@ class UserAgent:
             return
         self.loop.purge_cancelled()
         memory.drop_empty_storage(
-            self.calls, self.dialogs, self.invite_calls, self.server_txns, self.client_txns
+            self.calls,
+            self.dialogs,
+            self.invite_calls,
+            self.server_txns,
+            self.pending_txns,
+            self.answered_txns,
+            self.client_txns,
         )
         # Counters by key seen (method, status, result): their numbers were made during
         # the load; fixed-name counters live in arrays (core/counters.py).
