@@ -54,17 +54,6 @@ def clear_lookup_caches() -> None:
         clear()
 
 
-def renew_numbers(counters: dict[Any, Any]) -> None:
-    """Give every int and float value of `counters` a fresh object of the same value.
-    A counter's number was made during the last load, wherever the allocator then had
-    room; now that the load's objects are gone, a handful of such numbers are often all
-    that keeps an arena of otherwise empty pools resident. A fresh one is made in a pool
-    still in use. Numbers up to 256 are shared constants: left alone."""
-    for key, value in counters.items():
-        if (type(value) is int and not -5 <= value <= 256) or type(value) is float:
-            counters[key] = value + 0  # a new object; int(value) would return the same one
-
-
 def drop_empty_storage(*containers: dict[Any, Any] | set[Any] | list[Any]) -> None:
     """Give back the storage of each container that is empty. An emptied dict or set
     keeps the table its busiest moment needed, and a late resize may have put a small one

@@ -34,7 +34,7 @@ from sems_lite import memory
 from sems_lite.apps import AppError, AppTable, Router
 from sems_lite.call import Call, CallState, SessionError
 from sems_lite.config import Config
-from sems_lite.core.counters import Counters
+from sems_lite.core.counters import Counters, ResultCounters, StatusCounters
 from sems_lite.core.loop import Loop, TimerHandle
 from sems_lite.core.ports import RtpPortPool
 from sems_lite.core.transport import Peer, Transports
@@ -75,6 +75,7 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
 ACCEPT = "application/sdp"
 SUPPORTED = "timer"  # RFC 4028 session timers (100rel is not supported)
 KNOWN_UNSERVED = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER"})
+COUNTED_METHODS = (*ALLOW.split(", "), "PRACK", *sorted(KNOWN_UNSERVED))  # /metrics by name
 DTMF_BODIES = (ACCEPT, "application/dtmf-relay", "application/dtmf")
 DIALOG_ONLY = frozenset({"BYE", "INFO", "UPDATE", "PRACK"})
 SHUTDOWN_GRACE = 4.0  # seconds to wait for BYE answers when stopping
@@ -120,9 +121,11 @@ class UserAgent:
         self.on_idle: Callable[[], None] | None = None  # called when draining and no calls
         self.stats = Counters("requests", "responses", "parse_errors")
         # Counters for /metrics: requests by method, responses sent by code, calls by result.
-        self.request_counts: dict[str, int] = {}
-        self.response_counts: dict[int, int] = {}
-        self.call_results: dict[tuple[str, int], int] = {}
+        # All made at start, in place (core/counters.py): a dict's table, keys and numbers
+        # would be made during the first load and keep its memory after it.
+        self.request_counts = Counters(*COUNTED_METHODS, "other")
+        self.response_counts = StatusCounters()
+        self.call_results = ResultCounters(config.apps)
         self.rtp_totals = Counters("packets_in", "packets_out", "octets_out")
         # Token bucket for new INVITEs (limits.cps_limit): starts full, one second's worth.
         # [tokens, last refill time], in place: see core/counters.py.
@@ -153,10 +156,9 @@ class UserAgent:
             self._on_response(msg)
             return
         self.stats["requests"] += 1
-        # Methods come from the network: count at most 64 distinct names, the rest as "other".
+        # Methods come from the network: the known ones by name, the rest as "other".
         counts = self.request_counts
-        method = msg.method if msg.method in counts or len(counts) < 64 else "other"
-        counts[method] = counts.get(method, 0) + 1
+        counts[msg.method if msg.method in counts else "other"] += 1
         try:
             self._stamp_via(msg, peer)
             self._on_request(msg, peer)
@@ -286,13 +288,14 @@ class UserAgent:
     def _shed(self, req: Request, dest: Peer, headers: list[tuple[str, str]]) -> None:
         """A stateless 503 (RFC 3261 §8.2.6): no transaction, so no memory kept for it."""
         resp = make_response(req, 503, to_tag=new_tag(), headers=headers)
-        self.response_counts[503] = self.response_counts.get(503, 0) + 1
+        self.response_counts.add(503)
         self.transports.send(resp.serialize(), dest)
 
     def _new_server_txn(self, key: tuple[str, ...], req: Request, dest: Peer) -> ServerTransaction:
         def send(data: bytes) -> None:
             code = int(data[8:11]) if data[8:11].isdigit() else 0
-            self.response_counts[code] = self.response_counts.get(code, 0) + 1
+            if code:
+                self.response_counts.add(code)
             self.transports.send(data, dest)
             if code >= 200 and key in self.pending_txns:
                 self.pending_txns.discard(key)
@@ -576,8 +579,7 @@ class UserAgent:
         totals["packets_in"] += call.stream.packets_in
         totals["packets_out"] += call.stream.packets_out
         totals["octets_out"] += call.stream.octets_out
-        key = (call.app_name, call.final_status)
-        self.call_results[key] = self.call_results.get(key, 0) + 1
+        self.call_results.add(call.app_name, call.final_status)
         self.calls.pop(call.id, None)
         # The INVITE transactions outlive the call (timer L/H); they must not keep it alive.
         for txn in (call.invite_txn, call.reinvite_txn):
@@ -612,11 +614,8 @@ class UserAgent:
             self.answered_txns,
             self.client_txns,
         )
-        # Counters by key seen (method, status, result): their numbers were made during
-        # the load; fixed-name counters live in arrays (core/counters.py).
-        for counters in (self.request_counts, self.response_counts, self.call_results):
-            memory.renew_numbers(counters)
-        memory.release()
+        # Between two turns of the loop: what this turn holds is then gone too.
+        self.loop.call_between_turns(memory.release)
 
     def _watch_rtp(self) -> None:
         if self._dead_rtp_timer is None:

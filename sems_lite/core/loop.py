@@ -77,6 +77,7 @@ class Loop:
         self._wakeup_r: socket.socket | None = None
         self._wakeup_w: socket.socket | None = None
         self._old_wakeup_fd = -1
+        self._between_turns: Callable[[], object] | None = None
         self.callback_errors = 0
 
     # -- time and timers -------------------------------------------------------------------
@@ -173,30 +174,47 @@ class Loop:
     def stop(self) -> None:
         self._running = False
 
+    def call_between_turns(self, callback: Callable[[], object]) -> None:
+        """Run `callback` once, after this turn of the loop and before the next one starts,
+        when no object of a turn is alive. The idle memory release wants that: a number or
+        list a turn still holds would go to an allocator free list after the release, stay
+        there, and keep the allocator arena it was made in resident."""
+        self._between_turns = callback
+
     def run_forever(self) -> None:
         self._running = True
         while self._running:
-            self.run_once()
+            if self._between_turns is not None:
+                callback, self._between_turns = self._between_turns, None
+                self._run_callback(callback, ())
+                del callback
+            # No timer, no wake-up: an idle box sleeps until a packet or a signal comes.
+            self.run_once(max_wait=None)
 
-    def run_once(self, max_wait: float = 1.0) -> None:
+    def run_once(self, max_wait: float | None = 1.0) -> None:
         timers = self._timers
         while timers and timers[0][2].cancelled:
             heapq.heappop(timers)
             self._cancelled_timers -= 1
         timeout = max_wait
         if timers:
-            timeout = min(max_wait, max(0.0, timers[0][0] - self.clock()))
+            timeout = max(0.0, timers[0][0] - self.clock())
+            if max_wait is not None:
+                timeout = min(max_wait, timeout)
         # epoll waits in whole milliseconds, rounded up: a timer would fire 0-1 ms late,
         # a different amount every time (RTP inter-arrival jitter). So wait for I/O up to
         # a millisecond short, then sleep the rest precisely if nothing came.
-        events = self._selector.select(timeout - _FINE_WAIT if timeout > _FINE_WAIT else 0.0)
+        if timeout is None:
+            events = self._selector.select(None)
+        else:
+            events = self._selector.select(timeout - _FINE_WAIT if timeout > _FINE_WAIT else 0.0)
         for key, mask in events:
             reader, writer = key.data
             if mask & EVENT_READ and reader is not None:
                 self._run_callback(reader, ())
             if mask & EVENT_WRITE and writer is not None:
                 self._run_callback(writer, ())
-        if not events and timers and timeout > 0.0:
+        if not events and timers and timeout:
             rest = timers[0][0] - self.clock()
             if 0.0 < rest <= 2 * _FINE_WAIT:  # (a float hair over 1 ms is still the rest)
                 time.sleep(rest)

@@ -26,9 +26,13 @@ class FakeClock:
         self.now = 0.0
         self._queue: list[tuple[float, int, FakeTimer]] = []
         self._seq = itertools.count()
+        self._between_turns: Callable[[], object] | None = None
 
     def time(self) -> float:
         return self.now
+
+    def call_between_turns(self, callback: Callable[[], object]) -> None:
+        self._between_turns = callback
 
     def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> FakeTimer:
         timer = FakeTimer(when, callback, args)
@@ -45,6 +49,9 @@ class FakeClock:
             self.now = max(self.now, when)
             if not timer.cancelled:
                 timer.callback(*timer.args)
+            if self._between_turns is not None:  # a turn is one timer here
+                callback, self._between_turns = self._between_turns, None
+                callback()
         self.now = end
 
     def pending(self) -> int:

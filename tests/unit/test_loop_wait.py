@@ -26,9 +26,10 @@ class Selector:
         self.timeouts: list[float] = []
         self.events = events or []
 
-    def select(self, timeout: float) -> list:
+    def select(self, timeout: float | None) -> list:
         self.timeouts.append(timeout)
-        self.clock.now += timeout
+        if timeout is not None:
+            self.clock.now += timeout
         return self.events
 
     def close(self) -> None:
@@ -127,3 +128,53 @@ def test_a_callback_cancelling_timers_mid_run_rebuilds_the_heap_in_place(setup) 
     loop.run_once()
     assert fired == ["first", "second"]
     assert loop.pending_timers() == 0 and len(loop._timers) <= 64  # the rest: below the purge
+
+
+class _StopKey:
+    """An event whose reader stops the loop (a signal handler does that in the box)."""
+
+    def __init__(self, loop: Loop) -> None:
+        self.data = (loop.stop, None)
+
+
+def test_with_no_timer_the_running_loop_waits_without_a_timeout(setup) -> None:
+    _clock, loop, selector, _slept = setup
+    selector.events = [(_StopKey(loop), 1)]
+    loop.run_forever()
+    assert selector.timeouts == [None]  # no wake-up every second on an idle box
+
+
+def test_the_running_loop_still_wakes_for_its_next_timer(setup) -> None:
+    clock, loop, selector, _slept = setup
+    loop.call_at(clock.now + 2.5, loop.stop)
+    loop.run_forever()
+    assert selector.timeouts == [pytest.approx(2.499)]
+
+
+def test_a_callback_between_turns_runs_once_after_the_turn_that_asked(setup) -> None:
+    clock, loop, selector, _slept = setup
+    order: list[str] = []
+
+    def asks() -> None:
+        order.append("timer")
+        loop.call_between_turns(lambda: order.append(f"between, {len(selector.timeouts)} waits"))
+        order.append("timer done")
+
+    loop.call_at(clock.now + 0.5, asks)
+    loop.call_at(clock.now + 1.0, loop.stop)
+    loop.run_forever()
+    # After the turn that scheduled it, before the second turn's wait; then never again.
+    assert order == ["timer", "timer done", "between, 1 waits"]
+    assert len(selector.timeouts) == 2
+
+
+def test_an_error_between_turns_is_contained(setup) -> None:
+    clock, loop, _selector, _slept = setup
+
+    def fails() -> None:
+        raise RuntimeError("boom")
+
+    loop.call_at(clock.now + 0.5, loop.call_between_turns, fails)
+    loop.call_at(clock.now + 1.0, loop.stop)
+    loop.run_forever()
+    assert loop.callback_errors == 1

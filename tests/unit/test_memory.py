@@ -68,15 +68,6 @@ def test_clearing_the_lookup_caches_lets_go_of_names_built_at_run_time() -> None
     assert sys.getrefcount(name) == held - 1
 
 
-def test_renew_numbers_gives_counters_fresh_objects_of_the_same_value() -> None:
-    big, ratio = int("600000"), float("0.25")  # made at run time, as a counter's are
-    counters = {"packets": big, "ratio": ratio, "calls": 3, "name": "x"}
-    memory.renew_numbers(counters)
-    assert counters == {"packets": 600000, "ratio": 0.25, "calls": 3, "name": "x"}
-    assert counters["packets"] is not big and counters["ratio"] is not ratio
-    assert type(counters["packets"]) is int and type(counters["ratio"]) is float
-
-
 def test_drop_empty_storage_frees_what_an_emptied_container_kept() -> None:
     grown = {n: n for n in range(1000)}
     for key in list(grown):
