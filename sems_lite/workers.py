@@ -30,7 +30,7 @@ import zlib
 from dataclasses import dataclass
 
 from sems_lite.config import Config
-from sems_lite.core.transport import MAX_DATAGRAM, family_of
+from sems_lite.core.transport import MAX_DATAGRAM, enlarge_receive_buffer, family_of
 
 log = logging.getLogger("sems_lite")
 
@@ -95,6 +95,7 @@ class Master:
         for addr in self.config.sip.listen:
             if addr.transport == "udp":
                 sock = socket.socket(family_of(addr.host), socket.SOCK_DGRAM)
+                enlarge_receive_buffer(sock)
                 if sock.family == socket.AF_INET6:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 sock.bind((addr.host, addr.port))
