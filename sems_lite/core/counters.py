@@ -28,6 +28,11 @@ class Counters(Mapping[str, int]):
     def __setitem__(self, name: str, value: int) -> None:
         self._values[self._index[name]] = value
 
+    def __contains__(self, name: object) -> bool:
+        # Mapping's default goes through __getitem__ and a caught KeyError; the UA asks
+        # this for every SIP request it counts.
+        return name in self._index
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._index)
 

@@ -26,7 +26,7 @@ MAX_TCP_CONNECTIONS = 1024
 MAX_TCP_OUTPUT = 1 << 20  # a peer that does not read gets disconnected past this
 TCP_IDLE_TIMEOUT = 600.0  # seconds without traffic before an idle connection is closed
 # The kernel's default UDP receive buffer (208 KiB) holds about a hundred queued SIP
-# datagrams; a burst of 1000 calls/s overflowed it and lost ACKs and BYEs (4 % of them).
+# datagrams; a burst of 1000 calls/s overflowed it and lost 7 % of the ACKs.
 # A limit, not an allocation: memory is only used while datagrams wait.
 UDP_RECEIVE_BUFFER = 4 << 20
 
